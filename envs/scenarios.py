@@ -1,0 +1,56 @@
+"""The mpe2 scenarios the toolkit trains on, and how to build one of them."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+from types import ModuleType
+from typing import Any
+
+# pygame picks a video driver when it is first imported; rendering to rgb_array needs none.
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+SCENARIOS = (
+    "simple_v3",
+    "simple_spread_v3",
+    "simple_speaker_listener_v4",
+    "simple_reference_v3",
+    "simple_tag_v3",
+    "simple_adversary_v3",
+    "simple_push_v3",
+    "simple_crypto_v3",
+    "simple_world_comm_v3",
+)
+
+# Keyword arguments the toolkit sets itself; users pass them through their own flags.
+RESERVED_ENV_KWARGS = ("render_mode",)
+
+
+def scenario_module(scenario: str) -> ModuleType:
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r}; choose one of: {', '.join(SCENARIOS)}")
+    return importlib.import_module(f"mpe2.{scenario}")
+
+
+def accepted_env_kwargs(scenario: str) -> tuple[str, ...]:
+    """The keyword arguments `parallel_env` of this scenario accepts (e.g. N, local_ratio)."""
+    raw_env = scenario_module(scenario).raw_env
+    names = inspect.signature(raw_env.__init__).parameters
+    return tuple(name for name in names if name != "self" and name not in RESERVED_ENV_KWARGS)
+
+
+def validate_env_kwargs(scenario: str, env_kwargs: dict[str, Any]) -> None:
+    accepted = accepted_env_kwargs(scenario)
+    for key in env_kwargs:
+        if key not in accepted:
+            raise ValueError(
+                f"{scenario} does not accept env kwarg {key!r}; it accepts: {', '.join(accepted)}"
+            )
+
+
+def make_parallel_env(scenario: str, env_kwargs: dict[str, Any], render_mode: str | None = None):
+    """A plain mpe2 PettingZoo ParallelEnv: `mpe2.<scenario>.parallel_env(**env_kwargs)`."""
+    validate_env_kwargs(scenario, env_kwargs)
+    return scenario_module(scenario).parallel_env(**env_kwargs, render_mode=render_mode)

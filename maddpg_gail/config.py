@@ -1,0 +1,74 @@
+"""The one typed configuration of a run: every default lives here, and every run saves it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+CRITICS = ("centralized", "independent")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class Config:
+    # environment
+    scenario: str = "simple_spread_v3"
+    env_kwargs: dict[str, Any] = field(default_factory=dict)  # the scenario's own options, e.g. {"N": 4}
+    max_cycles: int = 25
+    continuous_actions: bool = False
+    num_envs: int = 8
+    env_backend: str = "mpe2"
+
+    # algorithm
+    critic: str = "centralized"  # "centralized" = MADDPG, "independent" = DDPG per agent
+    hidden_sizes: tuple[int, ...] = (64, 64)
+    actor_lr: float = 1e-2
+    critic_lr: float = 1e-2
+    gamma: float = 0.95
+    tau: float = 0.01
+    batch_size: int = 1024
+    buffer_size: int = 1_000_000
+    grad_clip: float = 0.5
+    logits_regularization: float = 1e-3  # keeps discrete logits (continuous pre-activations) from drifting
+    learning_starts: int = 1024  # transitions in the buffer before the first update
+    update_every: int = 100  # transitions collected between rounds of updates
+    updates_per_round: int = 1
+    exploration_noise_start: float = 0.3  # std of Gaussian noise on continuous actions (Box [0, 1])
+    exploration_noise_end: float = 0.05
+    exploration_decay_episodes: int = 20_000
+
+    # run
+    episodes: int = 30_000
+    seed: int = 0
+    device: str = "auto"
+    eval_interval: int = 1000  # episodes between greedy evaluations written to metrics.csv
+    eval_episodes: int = 20
+    save_interval: int = 5000  # episodes between checkpoints and GIFs
+
+    def parallel_env_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments for `mpe2.<scenario>.parallel_env`."""
+        return {**self.env_kwargs, "max_cycles": self.max_cycles, "continuous_actions": self.continuous_actions}
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
+        values = dict(values)
+        if "hidden_sizes" in values:
+            values["hidden_sizes"] = tuple(values["hidden_sizes"])
+        return cls(**values)
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: Path) -> Config:
+        return cls.from_dict(json.loads(path.read_text()))

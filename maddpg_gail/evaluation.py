@@ -1,0 +1,70 @@
+"""Greedy evaluation of a joint policy, and GIFs of its episodes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+
+from envs import make_parallel_env, make_vector_env
+from maddpg_gail.checkpoint import atomic_path
+from maddpg_gail.policy import Policy
+
+
+@dataclass
+class EvaluationResult:
+    agents: list[str]
+    returns: np.ndarray  # [episodes, n_agents]: undiscounted environment return per episode and agent
+
+    @property
+    def mean_per_agent(self) -> dict[str, float]:
+        return {a: float(m) for a, m in zip(self.agents, self.returns.mean(axis=0))}
+
+    @property
+    def mean_sum(self) -> float:
+        return float(self.returns.sum(axis=1).mean())
+
+    @property
+    def std_sum(self) -> float:
+        return float(self.returns.sum(axis=1).std())
+
+
+def evaluate(
+    policy: Policy, episodes: int, seed: int, env_backend: str = "mpe2", max_parallel: int = 50
+) -> EvaluationResult:
+    """Run `episodes` greedy episodes, `max_parallel` envs at a time, each env playing its own share."""
+    num_envs = min(episodes, max_parallel)
+    env = make_vector_env(policy.scenario, policy.env_kwargs, num_envs, env_backend)
+    quota = np.full(num_envs, episodes // num_envs)
+    quota[: episodes % num_envs] += 1
+    finished: list[list[np.ndarray]] = [[] for _ in range(num_envs)]
+    running = np.zeros((num_envs, len(policy.agents)))
+    obs = env.reset(seed)
+    while any(len(f) < q for f, q in zip(finished, quota)):
+        step = env.step(policy.act_batch(obs))
+        running += np.stack([step.rewards[a] for a in policy.agents], axis=1)
+        for k in np.flatnonzero(step.terminated | step.truncated):
+            if len(finished[k]) < quota[k]:
+                finished[k].append(running[k].copy())
+            running[k] = 0.0
+        obs = step.observations
+    env.close()
+    return EvaluationResult(list(policy.agents), np.array([r for f in finished for r in f]))
+
+
+def record_gif(policy: Policy, path: Path, seed: int, fps: int = 10) -> float:
+    """Render one greedy episode on the plain mpe2 env into a GIF; returns its return summed over agents."""
+    env = make_parallel_env(policy.scenario, policy.env_kwargs, render_mode="rgb_array")
+    observations, _ = env.reset(seed=seed)
+    frames = [env.render()]
+    total = 0.0
+    while env.agents:
+        observations, rewards, *_ = env.step(policy.act(observations))
+        total += sum(rewards[a] for a in policy.agents)
+        frames.append(env.render())
+    env.close()
+    with atomic_path(Path(path)) as tmp:
+        imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
+    return total

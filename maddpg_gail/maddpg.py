@@ -1,0 +1,143 @@
+"""MADDPG (centralized critics) and independent DDPG: one learner, one flag.
+
+Every agent i has a decentralized actor mu_i(o_i) and a critic Q_i. With `critic="centralized"`
+Q_i sees every agent's observation and action in the fixed agent order (MADDPG, Lowe et al.
+2017); with `critic="independent"` it sees only (o_i, a_i) (DDPG per agent). Nothing else differs.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maddpg_gail.buffer import Batch
+from maddpg_gail.config import CRITICS, Config
+from maddpg_gail.networks import ActionSpec, Actor, Critic
+
+# --- losses: pure functions of tensors -------------------------------------------------------
+
+
+def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
+    """r + gamma * Q'(s', a'), bootstrapping everywhere but at true terminal states.
+
+    A truncated episode (MPE's time limit) still bootstraps: `terminated` must not include it.
+    """
+    return rewards + gamma * (1.0 - terminated) * next_q
+
+
+def critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return F.mse_loss(q, target)
+
+
+def actor_loss(q_of_policy: torch.Tensor, raw_output: torch.Tensor, regularization: float) -> torch.Tensor:
+    """Deterministic policy gradient: maximise Q at the actor's action, keeping raw outputs small."""
+    return -q_of_policy.mean() + regularization * raw_output.pow(2).mean()
+
+
+@torch.no_grad()
+def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
+    """Polyak averaging: target <- (1 - tau) * target + tau * source."""
+    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+
+
+# --- the learner -------------------------------------------------------------------------------
+
+
+class MADDPG:
+    def __init__(self, obs_dims: list[int], action_specs: list[ActionSpec], config: Config, device: torch.device):
+        if config.critic not in CRITICS:
+            raise ValueError(f"unknown critic {config.critic!r}; choose one of: {', '.join(CRITICS)}")
+        self.config = config
+        self.device = device
+        self.n_agents = len(obs_dims)
+        self.centralized = config.critic == "centralized"
+        self.action_specs = action_specs
+        hidden = tuple(config.hidden_sizes)
+        joint_dim = sum(obs_dims) + sum(spec.dim for spec in action_specs)
+        critic_dims = [joint_dim if self.centralized else o + s.dim for o, s in zip(obs_dims, action_specs)]
+
+        self.actors = nn.ModuleList(Actor(o, s, hidden) for o, s in zip(obs_dims, action_specs)).to(device)
+        self.critics = nn.ModuleList(Critic(d, hidden) for d in critic_dims).to(device)
+        self.target_actors = nn.ModuleList(Actor(o, s, hidden) for o, s in zip(obs_dims, action_specs)).to(device)
+        self.target_critics = nn.ModuleList(Critic(d, hidden) for d in critic_dims).to(device)
+        self.target_actors.load_state_dict(self.actors.state_dict())
+        self.target_critics.load_state_dict(self.critics.state_dict())
+        self.target_actors.requires_grad_(False)
+        self.target_critics.requires_grad_(False)
+        # One optimizer per role: the agents' losses are summed, so one backward serves all agents.
+        self.actor_optimizer = torch.optim.Adam(self.actors.parameters(), lr=config.actor_lr)
+        self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=config.critic_lr)
+
+    def critic_input(self, i: int, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
+        if self.centralized:
+            return torch.cat([*obs, *actions], dim=-1)
+        return torch.cat([obs[i], actions[i]], dim=-1)
+
+    @torch.no_grad()
+    def act(self, obs: list[torch.Tensor], noise_std: float | None) -> list[torch.Tensor]:
+        """Each agent's action from its own observation: exploring when `noise_std` is given, greedy otherwise."""
+        if noise_std is None:
+            return [actor.greedy(o) for actor, o in zip(self.actors, obs)]
+        return [actor.explore(o, noise_std) for actor, o in zip(self.actors, obs)]
+
+    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
+        """One gradient step for every critic, then every actor, then the target networks."""
+        cfg = self.config
+        with torch.no_grad():
+            next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
+            targets = [
+                td_target(
+                    batch.rewards[:, i],
+                    batch.terminated,
+                    target_critic(self.critic_input(i, batch.next_obs, next_actions)),
+                    cfg.gamma,
+                )
+                for i, target_critic in enumerate(self.target_critics)
+            ]
+        q_values = [critic(self.critic_input(i, batch.obs, batch.actions)) for i, critic in enumerate(self.critics)]
+        critic_losses = [critic_loss(q, y) for q, y in zip(q_values, targets)]
+        self.critic_optimizer.zero_grad()
+        torch.stack(critic_losses).sum().backward()
+        for critic in self.critics:
+            nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip)
+        self.critic_optimizer.step()
+
+        actor_losses = []
+        for i, (actor, critic) in enumerate(zip(self.actors, self.critics)):
+            policy_action, raw_output = actor.differentiable(batch.obs[i])
+            actions = list(batch.actions)
+            actions[i] = policy_action  # the other agents keep the actions they took
+            q_of_policy = critic(self.critic_input(i, batch.obs, actions))
+            actor_losses.append(actor_loss(q_of_policy, raw_output, cfg.logits_regularization))
+        self.actor_optimizer.zero_grad()
+        torch.stack(actor_losses).sum().backward()
+        for actor in self.actors:
+            nn.utils.clip_grad_norm_(actor.parameters(), cfg.grad_clip)
+        self.actor_optimizer.step()
+
+        soft_update(self.target_actors, self.actors, cfg.tau)
+        soft_update(self.target_critics, self.critics, cfg.tau)
+        return {
+            "critic_loss": torch.stack(critic_losses).detach(),
+            "actor_loss": torch.stack(actor_losses).detach(),
+            "q": torch.stack([q.mean() for q in q_values]).detach(),
+        }
+
+    def state_dict(self) -> dict:
+        return {
+            "actors": self.actors.state_dict(),
+            "critics": self.critics.state_dict(),
+            "target_actors": self.target_actors.state_dict(),
+            "target_critics": self.target_critics.state_dict(),
+            "actor_optimizer": self.actor_optimizer.state_dict(),
+            "critic_optimizer": self.critic_optimizer.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.actors.load_state_dict(state["actors"])
+        self.critics.load_state_dict(state["critics"])
+        self.target_actors.load_state_dict(state["target_actors"])
+        self.target_critics.load_state_dict(state["target_critics"])
+        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
+        self.critic_optimizer.load_state_dict(state["critic_optimizer"])

@@ -1,0 +1,310 @@
+"""The training loop: collect from K envs, learn off-policy, log, evaluate, checkpoint, resume.
+
+    for each step of the K envs:
+        a_i ~ mu_i(o_i) + exploration            (decentralized, one batched forward per agent)
+        store (o, a, r, o', terminated) x K       (truncation at max_cycles is not termination)
+        every `update_every` transitions: sample a batch, update critics, actors, targets
+        on finished episodes: log returns; on intervals: evaluate greedily, checkpoint, GIF
+"""
+
+from __future__ import annotations
+
+import csv
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import progressbar
+import torch
+from tensorboardX import SummaryWriter
+
+from envs import make_vector_env
+from maddpg_gail.buffer import ReplayBuffer
+from maddpg_gail.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from maddpg_gail.config import Config
+from maddpg_gail.evaluation import evaluate, record_gif
+from maddpg_gail.maddpg import MADDPG
+from maddpg_gail.networks import ActionSpec
+from maddpg_gail.policy import Policy, spec_dicts
+
+EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share seeds with training episodes
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
+    if name == "cpu":
+        # Small MLPs gain nothing from intra-op threads, and lose badly when another process is busy.
+        torch.set_num_threads(1)
+    return torch.device(name)
+
+
+def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return root / f"{config.scenario}__{config.critic}__s{config.seed}__{stamp}"
+
+
+@dataclass
+class Counters:
+    episodes: int = 0
+    env_steps: int = 0  # transitions collected, K per step of the vector env
+    updates: int = 0
+
+
+class StopRequest:
+    """SIGINT/SIGTERM ask the loop to stop after the current episode instead of dying mid-write."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C means now
+            raise KeyboardInterrupt
+        self.requested = True
+        print(f"\n{signal.Signals(signum).name}: finishing the current episode, then saving", file=sys.stderr)
+
+    @contextmanager
+    def installed(self) -> Iterator[StopRequest]:
+        previous = {s: signal.signal(s, self._handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, handler in previous.items():
+                signal.signal(s, handler)
+
+
+class MetricsCsv:
+    """metrics.csv: one row per evaluation, readable by any script."""
+
+    def __init__(self, path: Path, agents: list[str]):
+        self.path = path
+        self.fields = ["episodes", "env_steps", "updates", "wall_time_s", "train_return_sum", "eval_return_sum"]
+        self.fields += [f"eval_return/{a}" for a in agents]
+        if not path.exists():
+            with path.open("w", newline="") as f:
+                csv.writer(f).writerow(self.fields)
+
+    def append(self, row: dict) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.writer(f).writerow([row[k] for k in self.fields])
+
+
+@dataclass
+class Trainer:
+    config: Config
+    run_dir: Path
+
+    def __post_init__(self) -> None:
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        torch.manual_seed(cfg.seed)
+        self.env = make_vector_env(cfg.scenario, cfg.parallel_env_kwargs(), cfg.num_envs, cfg.env_backend)
+        self.agents = self.env.agents
+        self.obs_dims = [int(self.env.observation_spaces[a].shape[0]) for a in self.agents]
+        self.action_specs = [ActionSpec.from_space(self.env.action_spaces[a]) for a in self.agents]
+        self.learner = MADDPG(self.obs_dims, self.action_specs, cfg, self.device)
+        self.buffer = ReplayBuffer(
+            cfg.buffer_size, self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed
+        )
+        self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors)
+        self.counters = Counters()
+        self.wall_time = 0.0  # seconds of training, summed over resumed sessions
+        self.recent_returns: list[np.ndarray] = []  # training returns since the last metrics row
+        self.episode_returns = np.zeros((cfg.num_envs, len(self.agents)))
+        self.obs = self.env.reset(cfg.seed)
+
+    # --- one step of the algorithm ------------------------------------------------------------
+
+    def noise_std(self) -> float:
+        cfg = self.config
+        progress = min(1.0, self.counters.episodes / max(1, cfg.exploration_decay_episodes))
+        return cfg.exploration_noise_start + progress * (cfg.exploration_noise_end - cfg.exploration_noise_start)
+
+    def collect_step(self) -> np.ndarray:
+        """Act in all K envs, store the transitions; returns the returns [n_done, n_agents] of finished episodes."""
+        obs = [torch.as_tensor(self.obs[a], device=self.device) for a in self.agents]
+        actions = self.learner.act(obs, self.noise_std())
+        step = self.env.step({a: spec.to_env(act) for a, spec, act in zip(self.agents, self.action_specs, actions)})
+        rewards = np.stack([step.rewards[a] for a in self.agents], axis=1)
+        self.buffer.add(
+            [self.obs[a] for a in self.agents],
+            [act.cpu().numpy() for act in actions],
+            rewards,
+            [step.next_observations[a] for a in self.agents],
+            step.terminated,
+        )
+        self.obs = step.observations
+        self.counters.env_steps += self.env.num_envs
+        self.episode_returns += rewards
+        done = step.terminated | step.truncated
+        finished = self.episode_returns[done].copy()
+        self.episode_returns[done] = 0.0
+        return finished
+
+    def learn(self) -> dict[str, torch.Tensor] | None:
+        cfg = self.config
+        if len(self.buffer) < max(cfg.learning_starts, cfg.batch_size):
+            return None
+        stats = None
+        due = self.counters.env_steps // cfg.update_every * cfg.updates_per_round
+        while self.counters.updates < due:
+            stats = self.learner.update(self.buffer.sample(cfg.batch_size))
+            self.counters.updates += 1
+        return stats
+
+    # --- the loop -----------------------------------------------------------------------------
+
+    def train(self) -> bool:
+        """Train until `config.episodes`; returns False when stopped early by a signal (checkpoint written)."""
+        cfg = self.config
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+        (self.run_dir / "gifs").mkdir(exist_ok=True)
+        cfg.save(self.run_dir / "config.json")
+        writer = SummaryWriter(str(self.run_dir))
+        metrics = MetricsCsv(self.run_dir / "metrics.csv", self.agents)
+        bar = progressbar.ProgressBar(
+            max_value=cfg.episodes,
+            initial_value=min(self.counters.episodes, cfg.episodes),
+            min_poll_interval=0.5 if sys.stderr.isatty() else 30.0,  # a log file gets a line every 30 s
+            variables={"return": float("nan")},
+            widgets=[
+                "episodes ", progressbar.SimpleProgress(), " ", progressbar.Bar(), " ",
+                progressbar.Variable("return", format="return {value:8.2f}"), " ",
+                progressbar.ETA(),
+            ],
+        )
+        stop = StopRequest()
+        started = time.perf_counter() - self.wall_time
+        with stop.installed():
+            while self.counters.episodes < cfg.episodes:
+                before = self.counters.episodes
+                finished = self.collect_step()
+                stats = self.learn()
+                if len(finished) == 0:
+                    continue
+                self.counters.episodes += len(finished)
+                self.wall_time = time.perf_counter() - started
+                self.recent_returns.extend(finished)
+                self.log_episodes(writer, finished, stats)
+                bar.update(min(self.counters.episodes, cfg.episodes), **{"return": finished.sum(axis=1).mean()})
+                after = self.counters.episodes
+                if after // cfg.eval_interval > before // cfg.eval_interval or after >= cfg.episodes:
+                    self.evaluate_into(writer, metrics)
+                if after // cfg.save_interval > before // cfg.save_interval or after >= cfg.episodes:
+                    self.save_gif(writer)
+                    self.save()
+                elif stop.requested:
+                    self.save()
+                if stop.requested:
+                    break
+        bar.finish(dirty=stop.requested)
+        writer.close()
+        self.env.close()
+        return not stop.requested
+
+    # --- outputs ------------------------------------------------------------------------------
+
+    def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
+        step = self.counters.episodes
+        for i, agent in enumerate(self.agents):
+            writer.add_scalar(f"return/{agent}", finished[:, i].mean(), step)
+        writer.add_scalar("return/sum", finished.sum(axis=1).mean(), step)
+        writer.add_scalar("exploration/noise_std", self.noise_std(), step)
+        writer.add_scalar("progress/env_steps", self.counters.env_steps, step)
+        writer.add_scalar("progress/updates", self.counters.updates, step)
+        if stats is not None:
+            for name, values in stats.items():
+                for agent, value in zip(self.agents, values.tolist()):
+                    writer.add_scalar(f"{name}/{agent}", value, step)
+
+    def evaluate_into(self, writer: SummaryWriter, metrics: MetricsCsv) -> None:
+        cfg = self.config
+        result = evaluate(self.policy, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET, cfg.env_backend)
+        step = self.counters.episodes
+        for agent, value in result.mean_per_agent.items():
+            writer.add_scalar(f"eval_return/{agent}", value, step)
+        writer.add_scalar("eval_return/sum", result.mean_sum, step)
+        train_returns = np.array(self.recent_returns)
+        self.recent_returns = []
+        metrics.append(
+            {
+                "episodes": step,
+                "env_steps": self.counters.env_steps,
+                "updates": self.counters.updates,
+                "wall_time_s": round(self.wall_time, 2),
+                "train_return_sum": float(train_returns.sum(axis=1).mean()) if len(train_returns) else "",
+                "eval_return_sum": result.mean_sum,
+                **{f"eval_return/{a}": v for a, v in result.mean_per_agent.items()},
+            }
+        )
+
+    def save_gif(self, writer: SummaryWriter) -> None:
+        path = self.run_dir / "gifs" / f"episode_{self.counters.episodes:07d}.gif"
+        total = record_gif(self.policy, path, seed=self.config.seed + EVAL_SEED_OFFSET)
+        writer.add_text("gif", f"{path.name}: return {total:.2f}", self.counters.episodes)
+
+    def checkpoint_path(self) -> Path:
+        return self.run_dir / "checkpoints" / CHECKPOINT_NAME
+
+    def save(self) -> Path:
+        path = self.checkpoint_path()
+        save_checkpoint(
+            {
+                "config": self.config.to_dict(),
+                "agents": list(self.agents),
+                "obs_dims": self.obs_dims,
+                "action_specs": spec_dicts(self.action_specs),
+                "counters": vars(self.counters).copy(),
+                "wall_time": self.wall_time,
+                "learner": self.learner.state_dict(),
+                "buffer": self.buffer.state_dict(),
+                "env": self.env.state_dict(),
+                "episode_returns": torch.from_numpy(self.episode_returns.copy()),
+                "recent_returns": torch.from_numpy(np.array(self.recent_returns).reshape(-1, len(self.agents))),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if self.device.type == "cuda" else [],
+            },
+            path,
+        )
+        print(f"checkpoint: {path}", file=sys.stderr)
+        return path
+
+    def restore(self, state: dict) -> None:
+        self.learner.load_state_dict(state["learner"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.obs = self.env.load_state_dict(state["env"])
+        self.counters = Counters(**state["counters"])
+        self.wall_time = state["wall_time"]
+        self.episode_returns = state["episode_returns"].numpy().copy()
+        self.recent_returns = list(state["recent_returns"].numpy())
+        torch.set_rng_state(state["torch_rng"].cpu())
+        if state["cuda_rng"]:
+            torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda_rng"]])
+
+
+def train(config: Config, run_dir: Path | None = None) -> tuple[Path, bool]:
+    """Start a new run; returns (run folder, completed)."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
+    trainer = Trainer(config, run_dir)
+    return run_dir, trainer.train()
+
+
+def resume(run_dir: Path, episodes: int | None = None) -> tuple[Path, bool]:
+    """Continue a run from its last checkpoint (optionally to a new episode total)."""
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir / "checkpoints" / CHECKPOINT_NAME)
+    config = Config.from_dict(state["config"])
+    if episodes is not None:
+        config.episodes = episodes
+    trainer = Trainer(config, run_dir)
+    trainer.restore(state)
+    return run_dir, trainer.train()
