@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.distributions import Categorical
 
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import CRITICS, Config
@@ -81,20 +82,24 @@ class MADDPG:
             return [actor.greedy(o) for actor, o in zip(self.actors, obs)]
         return [actor.explore(o, noise_std) for actor, o in zip(self.actors, obs)]
 
+    @torch.no_grad()
+    def td_targets(self, batch: Batch) -> list[torch.Tensor]:
+        """Each critic's regression target; the next actions come from every agent's target actor."""
+        next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
+        return [
+            td_target(
+                batch.rewards[:, i],
+                batch.terminated,
+                target_critic(self.critic_input(i, batch.next_obs, next_actions)),
+                self.config.gamma,
+            )
+            for i, target_critic in enumerate(self.target_critics)
+        ]
+
     def update(self, batch: Batch) -> dict[str, torch.Tensor]:
         """One gradient step for every critic, then every actor, then the target networks."""
         cfg = self.config
-        with torch.no_grad():
-            next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
-            targets = [
-                td_target(
-                    batch.rewards[:, i],
-                    batch.terminated,
-                    target_critic(self.critic_input(i, batch.next_obs, next_actions)),
-                    cfg.gamma,
-                )
-                for i, target_critic in enumerate(self.target_critics)
-            ]
+        targets = self.td_targets(batch)
         q_values = [critic(self.critic_input(i, batch.obs, batch.actions)) for i, critic in enumerate(self.critics)]
         critic_losses = [critic_loss(q, y) for q, y in zip(q_values, targets)]
         self.critic_optimizer.zero_grad()
@@ -103,9 +108,10 @@ class MADDPG:
             nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip)
         self.critic_optimizer.step()
 
-        actor_losses = []
+        actor_losses, raw_outputs = [], []
         for i, (actor, critic) in enumerate(zip(self.actors, self.critics)):
             policy_action, raw_output = actor.differentiable(batch.obs[i])
+            raw_outputs.append(raw_output.detach())
             actions = list(batch.actions)
             actions[i] = policy_action  # the other agents keep the actions they took
             q_of_policy = critic(self.critic_input(i, batch.obs, actions))
@@ -118,11 +124,16 @@ class MADDPG:
 
         soft_update(self.target_actors, self.actors, cfg.tau)
         soft_update(self.target_critics, self.critics, cfg.tau)
-        return {
+        stats = {
             "critic_loss": torch.stack(critic_losses).detach(),
             "actor_loss": torch.stack(actor_losses).detach(),
             "q": torch.stack([q.mean() for q in q_values]).detach(),
         }
+        if all(spec.discrete for spec in self.action_specs):
+            # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
+            entropies = [Categorical(logits=raw).entropy().mean() for raw in raw_outputs]
+            stats["policy_entropy"] = torch.stack(entropies)
+        return stats
 
     def state_dict(self) -> dict:
         return {

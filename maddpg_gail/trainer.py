@@ -13,6 +13,7 @@ import csv
 import signal
 import sys
 import time
+from collections import deque
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -120,6 +121,7 @@ class Trainer:
         self.recent_returns: list[np.ndarray] = []  # training returns since the last metrics row
         self.episode_returns = np.zeros((cfg.num_envs, len(self.agents)))
         self.obs = self.env.reset(cfg.seed)
+        self._bar_redrawn = 0.0
 
     # --- one step of the algorithm ------------------------------------------------------------
 
@@ -182,6 +184,7 @@ class Trainer:
                 progressbar.ETA(),
             ],
         )
+        bar_returns: deque[float] = deque(maxlen=100)
         stop = StopRequest()
         started = time.perf_counter() - self.wall_time
         with stop.installed():
@@ -195,7 +198,8 @@ class Trainer:
                 self.wall_time = time.perf_counter() - started
                 self.recent_returns.extend(finished)
                 self.log_episodes(writer, finished, stats)
-                bar.update(min(self.counters.episodes, cfg.episodes), **{"return": finished.sum(axis=1).mean()})
+                bar_returns.extend(finished.sum(axis=1))
+                self.update_bar(bar, bar_returns)
                 after = self.counters.episodes
                 if after // cfg.eval_interval > before // cfg.eval_interval or after >= cfg.episodes:
                     self.evaluate_into(writer, metrics)
@@ -212,6 +216,16 @@ class Trainer:
         return not stop.requested
 
     # --- outputs ------------------------------------------------------------------------------
+
+    def update_bar(self, bar: progressbar.ProgressBar, recent_returns: deque[float]) -> None:
+        # A changed variable forces a redraw, so pass the mean return only as often as the bar redraws.
+        episodes = min(self.counters.episodes, self.config.episodes)
+        now = time.monotonic()
+        if now - self._bar_redrawn >= bar.min_poll_interval:
+            self._bar_redrawn = now
+            bar.update(episodes, **{"return": float(np.mean(recent_returns))})
+        else:
+            bar.update(episodes)
 
     def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
         step = self.counters.episodes
