@@ -117,7 +117,8 @@ class MADDPG:
             q_of_policy = critic(self.critic_input(i, batch.obs, actions))
             actor_losses.append(actor_loss(q_of_policy, raw_output, cfg.logits_regularization))
         self.actor_optimizer.zero_grad()
-        torch.stack(actor_losses).sum().backward()
+        # Gradients for the actors only: the critics' weight gradients would be thrown away.
+        torch.stack(actor_losses).sum().backward(inputs=list(self.actors.parameters()))
         for actor in self.actors:
             nn.utils.clip_grad_norm_(actor.parameters(), cfg.grad_clip)
         self.actor_optimizer.step()
