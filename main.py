@@ -122,7 +122,7 @@ def evaluate_parser() -> Parser:
     p.add_argument("--episodes", type=integer(1), default=100)
     p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
     p.add_argument("--gif", type=Path, help="also write one greedy episode as a GIF here")
-    p.add_argument("--env-backend", choices=BACKENDS, default="mpe2")
+    p.add_argument("--env-backend", choices=BACKENDS, default=Config.env_backend)
     return p
 
 

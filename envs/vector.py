@@ -8,6 +8,7 @@ mpe2 PettingZoo parallel envs in this process (subprocess workers were measured 
 from __future__ import annotations
 
 import abc
+import sys
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,14 +45,8 @@ class VectorEnv(abc.ABC):
         """Step all envs; an env whose episode ends is reset automatically."""
 
     @abc.abstractmethod
-    def _from_plain(self, plain_actions: dict[str, Any]) -> dict[str, Any]:
-        return {
-            a: action if isinstance(action, int) else np.asarray(action, dtype=self.action_spaces[a].dtype)
-            for a, action in plain_actions.items()
-        }
-
     def state_dict(self) -> dict[str, Any]:
-        """Everything needed to continue exactly from here (plain Python and numpy values)."""
+        """Everything needed to continue exactly from here, loadable by `torch.load(weights_only=True)`."""
 
     @abc.abstractmethod
     def load_state_dict(self, state: dict[str, Any]) -> Observations:
@@ -160,10 +155,19 @@ class Mpe2VectorEnv(VectorEnv):
             env.close()
 
 
-BACKENDS = ("mpe2",)
+BACKENDS = ("mpe2", "batched")
 
 
 def make_vector_env(scenario: str, env_kwargs: dict[str, Any], num_envs: int, backend: str = "mpe2") -> VectorEnv:
+    """`backend="batched"` steps the envs as numpy arrays, identical to mpe2; where it lacks the scenario or
+    one of its options, it says so on stderr and the mpe2 backend runs instead."""
     if backend not in BACKENDS:
         raise ValueError(f"unknown env backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if backend == "batched":
+        from envs.batched import BatchedVectorEnv, Unsupported  # envs.batched builds on this module
+
+        try:
+            return BatchedVectorEnv(scenario, env_kwargs, num_envs)
+        except Unsupported as missing:
+            print(f"env backend 'batched' does not implement {missing}; using 'mpe2'", file=sys.stderr)
     return Mpe2VectorEnv(scenario, env_kwargs, num_envs)

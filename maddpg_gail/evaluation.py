@@ -32,7 +32,7 @@ class EvaluationResult:
 
 
 def evaluate(
-    policy: Policy, episodes: int, seed: int, env_backend: str = "mpe2", max_parallel: int = 50
+    policy: Policy, episodes: int, seed: int, env_backend: str = "batched", max_parallel: int = 50
 ) -> EvaluationResult:
     """Run `episodes` greedy episodes, `max_parallel` envs at a time, each env playing its own share."""
     num_envs = min(episodes, max_parallel)

@@ -32,7 +32,7 @@ def test_stored_terminated_flags_stay_false_through_mpe_truncation(tiny_config, 
 @pytest.mark.parametrize("continuous", [False, True])
 @pytest.mark.parametrize("scenario", ["simple_spread_v3", "simple_speaker_listener_v4"])
 def test_every_action_sent_to_the_env_is_inside_its_space(tiny_config, tmp_path, scenario, continuous):
-    config = dataclasses.replace(tiny_config, scenario=scenario, continuous_actions=continuous,
+    config = dataclasses.replace(tiny_config, scenario=scenario, continuous_actions=continuous, env_backend="mpe2",
                                  exploration_noise_start=5.0)  # noise far wider than the box
     trainer = Trainer(config, tmp_path)
     checked = []
@@ -77,9 +77,10 @@ def assert_same_parameters(a: Path, b: Path) -> None:
         assert torch.equal(pa[name], pb[name]), name
 
 
+@pytest.mark.parametrize("backend", ["batched", "mpe2"])
 @pytest.mark.parametrize("continuous", [False, True])
-def test_resume_gives_bit_identical_parameters(tiny_config, tmp_path, continuous):
-    config = dataclasses.replace(tiny_config, continuous_actions=continuous)
+def test_resume_gives_bit_identical_parameters(tiny_config, tmp_path, continuous, backend):
+    config = dataclasses.replace(tiny_config, continuous_actions=continuous, env_backend=backend)
     uninterrupted, _ = train(config, tmp_path / "uninterrupted")
     first_half, _ = train(dataclasses.replace(config, episodes=6), tmp_path / "resumed")
     resumed, completed = resume(first_half, episodes=12)
