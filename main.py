@@ -96,6 +96,7 @@ def train_parser() -> Parser:
     add("--actor-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--critic-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--gamma", type=real(0, 1, high_open=True), default=suppress)
+    add("--n-step", type=integer(1), default=suppress, help="steps in the critic's return before bootstrapping")
     add("--tau", type=real(0, 1, low_open=True), default=suppress)
     add("--batch-size", type=integer(1), default=suppress)
     add("--buffer-size", type=integer(1), default=suppress)

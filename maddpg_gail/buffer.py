@@ -1,8 +1,13 @@
 """A circular replay buffer of joint transitions, stored as one flat tensor on the training device.
 
 A row holds every agent's observation, action (one-hot for discrete), reward and next
-observation, plus the `terminated` flag. Keeping a row in one tensor makes a sample one
-gather instead of one per agent and field.
+observation, plus the `terminated` and `truncated` flags. Keeping a row in one tensor makes a
+sample one gather instead of one per agent and field.
+
+Each `add` writes one step of K envs, so the next step of the env that wrote row i is row i + K.
+That lets `sample` build n-step returns from stored 1-step transitions, stopping at episode ends
+and at the newest row: no pending transitions live outside the buffer, and a checkpoint of the
+buffer is all an exact resume needs.
 """
 
 from __future__ import annotations
@@ -16,19 +21,38 @@ import torch
 class Batch(NamedTuple):
     obs: list[torch.Tensor]  # per agent [B, obs_dim]
     actions: list[torch.Tensor]  # per agent [B, action_dim]
-    rewards: torch.Tensor  # [B, n_agents]
-    next_obs: list[torch.Tensor]  # per agent [B, obs_dim]
-    terminated: torch.Tensor  # [B], 1.0 where the next state is terminal (never for a truncation)
+    rewards: torch.Tensor  # [B, n_agents]: discounted sum of the next m <= n_step rewards
+    next_obs: list[torch.Tensor]  # per agent [B, obs_dim]: the observation m steps later
+    terminated: torch.Tensor  # [B], 1.0 where that observation is terminal (never for a truncation)
+    discount: torch.Tensor  # [B], gamma ** m: the weight of the bootstrapped value
 
 
 class ReplayBuffer:
-    def __init__(self, capacity: int, obs_dims: list[int], action_dims: list[int], device: torch.device, seed: int):
-        self.capacity = capacity
+    def __init__(
+        self,
+        capacity: int,
+        obs_dims: list[int],
+        action_dims: list[int],
+        device: torch.device,
+        seed: int,
+        num_envs: int = 1,
+        n_step: int = 1,
+        gamma: float = 0.95,
+    ):
+        # A whole number of env steps, so that row i + K is always the same env's next step.
+        self.capacity = max(num_envs, capacity - capacity % num_envs)
+        self.num_envs = num_envs
+        self.n_step = n_step
+        self.gamma = gamma
         self.device = device
         self.n_agents = len(obs_dims)
-        # column widths in row order: obs per agent, actions per agent, rewards, next obs per agent, terminated
-        self._widths = [*obs_dims, *action_dims, self.n_agents, *obs_dims, 1]
-        self.storage = torch.zeros(capacity, sum(self._widths), dtype=torch.float32, device=device)
+        # column widths in row order: obs per agent, actions per agent, rewards, next obs per agent, flags
+        self._widths = [*obs_dims, *action_dims, self.n_agents, *obs_dims, 1, 1]
+        ends = np.cumsum(self._widths)
+        self._rewards = slice(ends[2 * self.n_agents] - self.n_agents, ends[2 * self.n_agents])
+        self._next_obs_start = int(ends[2 * self.n_agents])
+        self._episode_end = slice(ends[-2] - 1, ends[-1])  # terminated and truncated
+        self.storage = torch.zeros(self.capacity, int(ends[-1]), dtype=torch.float32, device=device)
         self.pos = 0
         self.size = 0
         self.generator = torch.Generator(device=device)
@@ -44,22 +68,45 @@ class ReplayBuffer:
         rewards: np.ndarray,
         next_obs: list[np.ndarray],
         terminated: np.ndarray,
+        truncated: np.ndarray,
     ) -> None:
-        """Add K transitions: per-agent arrays of shape [K, ...], rewards [K, n_agents], terminated [K]."""
-        rows = np.concatenate([*obs, *actions, rewards, *next_obs, terminated[:, None]], axis=1, dtype=np.float32)
-        rows = torch.from_numpy(rows).to(self.device)
-        k = rows.shape[0]
-        index = (self.pos + torch.arange(k, device=self.device)) % self.capacity
-        self.storage[index] = rows
-        self.pos = (self.pos + k) % self.capacity
-        self.size = min(self.size + k, self.capacity)
+        """Add one step of the K envs: per-agent arrays [K, ...], rewards [K, n_agents], flags [K]."""
+        flags = np.stack([terminated, truncated], axis=1)
+        rows = np.concatenate([*obs, *actions, rewards, *next_obs, flags], axis=1, dtype=np.float32)
+        if rows.shape[0] != self.num_envs:
+            raise ValueError(f"expected one step of {self.num_envs} envs, got {rows.shape[0]} rows")
+        self.storage[self.pos : self.pos + self.num_envs] = torch.from_numpy(rows).to(self.device)
+        self.pos = (self.pos + self.num_envs) % self.capacity
+        self.size = min(self.size + self.num_envs, self.capacity)
 
     def sample(self, batch_size: int) -> Batch:
-        index = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator)
-        columns = list(self.storage[index].split(self._widths, dim=1))
+        start = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator)
+        if self.n_step == 1:
+            rows = self.storage[start]
+            discount = torch.full((batch_size,), self.gamma, device=self.device)
+            return self._batch(rows, rows[:, self._rewards], discount)
+        steps = torch.arange(self.n_step, device=self.device)
+        index = (start[:, None] + steps * self.num_envs) % self.capacity  # [B, n]: the same env's next steps
+        # A step counts if it has been written after the start row and no episode ended before it.
+        rows_until_newest = (self.pos - start - 1) % self.capacity + 1
+        written = steps * self.num_envs < rows_until_newest[:, None]
+        ended = self.storage[index, self._episode_end].sum(dim=-1) > 0
+        ended_before = (ended.cumsum(dim=1) - ended.long()) > 0
+        counts = written & ~ended_before  # [B, n]: True for the first m steps
+        m = counts.sum(dim=1)
+        weights = self.gamma ** steps * counts  # [B, n]
+        rewards = (self.storage[index, self._rewards] * weights[..., None]).sum(dim=1)
+        last = self.storage[index[torch.arange(batch_size, device=self.device), m - 1]]
+        first = self.storage[start]
+        # obs and actions from the first step; next obs and flags from the m-th (rewards are replaced)
+        rows = torch.cat([first[:, : self._next_obs_start], last[:, self._next_obs_start :]], dim=1)
+        return self._batch(rows, rewards, self.gamma ** m.float())
+
+    def _batch(self, rows: torch.Tensor, rewards: torch.Tensor, discount: torch.Tensor) -> Batch:
+        columns = list(rows.split(self._widths, dim=1))
         n = self.n_agents
-        obs, actions, rewards, next_obs = columns[:n], columns[n : 2 * n], columns[2 * n], columns[2 * n + 1 : 3 * n + 1]
-        return Batch(obs, actions, rewards, next_obs, columns[-1].squeeze(1))
+        obs, actions, next_obs = columns[:n], columns[n : 2 * n], columns[2 * n + 1 : 3 * n + 1]
+        return Batch(obs, actions, rewards, next_obs, columns[-2].squeeze(1), discount)
 
     def state_dict(self) -> dict:
         # Only the filled rows: a young run's checkpoint stays small.

@@ -28,6 +28,7 @@ class Config:
     actor_lr: float = 1e-2
     critic_lr: float = 1e-2
     gamma: float = 0.95
+    n_step: int = 3  # critic targets from n-step returns (cut at episode ends)
     tau: float = 0.01
     batch_size: int = 1024
     buffer_size: int = 1_000_000

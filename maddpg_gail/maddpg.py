@@ -19,12 +19,15 @@ from maddpg_gail.networks import ActionSpec, Actor, Critic
 # --- losses: pure functions of tensors -------------------------------------------------------
 
 
-def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, gamma: float) -> torch.Tensor:
-    """r + gamma * Q'(s', a'), bootstrapping everywhere but at true terminal states.
+def td_target(
+    rewards: torch.Tensor, terminated: torch.Tensor, next_q: torch.Tensor, discount: torch.Tensor | float
+) -> torch.Tensor:
+    """r + discount * Q'(s', a'), bootstrapping everywhere but at true terminal states.
 
+    For an m-step return, `rewards` is the discounted sum of m rewards and `discount` is gamma ** m.
     A truncated episode (MPE's time limit) still bootstraps: `terminated` must not include it.
     """
-    return rewards + gamma * (1.0 - terminated) * next_q
+    return rewards + discount * (1.0 - terminated) * next_q
 
 
 def critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -91,7 +94,7 @@ class MADDPG:
                 batch.rewards[:, i],
                 batch.terminated,
                 target_critic(self.critic_input(i, batch.next_obs, next_actions)),
-                self.config.gamma,
+                batch.discount,
             )
             for i, target_critic in enumerate(self.target_critics)
         ]

@@ -113,7 +113,8 @@ class Trainer:
         self.action_specs = [ActionSpec.from_space(self.env.action_spaces[a]) for a in self.agents]
         self.learner = MADDPG(self.obs_dims, self.action_specs, cfg, self.device)
         self.buffer = ReplayBuffer(
-            cfg.buffer_size, self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed
+            cfg.buffer_size, self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed,
+            num_envs=cfg.num_envs, n_step=cfg.n_step, gamma=cfg.gamma,
         )
         self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors)
         self.counters = Counters()
@@ -142,6 +143,7 @@ class Trainer:
             rewards,
             [step.next_observations[a] for a in self.agents],
             step.terminated,
+            step.truncated,
         )
         self.obs = step.observations
         self.counters.env_steps += self.env.num_envs

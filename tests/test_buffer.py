@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 
 from maddpg_gail.buffer import ReplayBuffer
@@ -6,7 +7,7 @@ from maddpg_gail.buffer import ReplayBuffer
 OBS_DIMS, ACTION_DIMS = [3, 5], [2, 4]
 
 
-def transitions(k: int, start: int):
+def transitions(k: int, start: int, truncated_every: int = 0):
     """K transitions whose every field encodes the transition's index, so rows can be recognised."""
     ids = np.arange(start, start + k, dtype=np.float32)[:, None]
     obs = [ids + np.zeros((1, d), np.float32) + 0.1 * i for i, d in enumerate(OBS_DIMS)]
@@ -14,15 +15,16 @@ def transitions(k: int, start: int):
     rewards = np.concatenate([ids, -ids], axis=1)
     next_obs = [o + 1000 for o in obs]
     terminated = (ids[:, 0] % 2).astype(np.float32)
-    return obs, actions, rewards, next_obs, terminated
+    truncated = np.zeros(k, np.float32)
+    return obs, actions, rewards, next_obs, terminated, truncated
 
 
-def make_buffer(capacity: int) -> ReplayBuffer:
-    return ReplayBuffer(capacity, OBS_DIMS, ACTION_DIMS, torch.device("cpu"), seed=0)
+def make_buffer(capacity: int, **kwargs) -> ReplayBuffer:
+    return ReplayBuffer(capacity, OBS_DIMS, ACTION_DIMS, torch.device("cpu"), seed=0, **kwargs)
 
 
 def test_sample_returns_whole_transitions_with_the_right_shapes():
-    buffer = make_buffer(100)
+    buffer = make_buffer(100, num_envs=10)
     buffer.add(*transitions(10, 0))
     batch = buffer.sample(64)
     assert [o.shape for o in batch.obs] == [(64, 3), (64, 5)]
@@ -35,13 +37,14 @@ def test_sample_returns_whole_transitions_with_the_right_shapes():
     torch.testing.assert_close(batch.rewards[:, 1], -ids)
     torch.testing.assert_close(batch.next_obs[0][:, 2], ids + 1000)
     torch.testing.assert_close(batch.terminated, ids % 2)
+    torch.testing.assert_close(batch.discount, torch.full((64,), 0.95))
     assert set(ids.tolist()) <= set(range(10))
 
 
 def test_wrap_around_overwrites_the_oldest_rows():
-    buffer = make_buffer(8)
-    buffer.add(*transitions(5, 0))
-    buffer.add(*transitions(5, 5))  # rows 8 and 9 wrap to positions 0 and 1
+    buffer = make_buffer(8, num_envs=2)
+    for step in range(5):  # 10 rows into 8: rows 8 and 9 wrap to positions 0 and 1
+        buffer.add(*transitions(2, 2 * step))
     assert len(buffer) == 8 and buffer.pos == 2
     stored = buffer.storage[:, sum(OBS_DIMS) + sum(ACTION_DIMS)].tolist()  # first reward column = id
     assert stored == [8, 9, 2, 3, 4, 5, 6, 7]
@@ -49,12 +52,55 @@ def test_wrap_around_overwrites_the_oldest_rows():
     assert ids == set(range(2, 10))
 
 
+def test_capacity_is_a_whole_number_of_env_steps():
+    assert make_buffer(10, num_envs=4).capacity == 8
+    with pytest.raises(ValueError, match="one step of 4 envs"):
+        make_buffer(10, num_envs=4).add(*transitions(3, 0))
+
+
 def test_state_dict_round_trip_continues_the_same_samples():
-    buffer = make_buffer(8)
-    buffer.add(*transitions(11, 0))
-    restored = make_buffer(8)
+    buffer = make_buffer(8, num_envs=1, n_step=3)
+    for i in range(11):
+        buffer.add(*transitions(1, i))
+    restored = make_buffer(8, num_envs=1, n_step=3)
     restored.load_state_dict(buffer.state_dict())
     assert len(restored) == len(buffer) and restored.pos == buffer.pos
     for a, b in zip(buffer.sample(16), restored.sample(16)):
         for x, y in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
             assert torch.equal(x, y)
+
+
+def episode_buffer(n_step: int, capacity: int = 40) -> ReplayBuffer:
+    """Two envs; env 0 truncates after its 3rd step, env 1 never ends; reward = 10 * env + step."""
+    buffer = make_buffer(capacity, num_envs=2, n_step=n_step, gamma=0.5)
+    for t in range(5):
+        obs = [np.full((2, d), t, np.float32) for d in OBS_DIMS]
+        actions = [np.zeros((2, d), np.float32) for d in ACTION_DIMS]
+        rewards = np.array([[t, t], [10 + t, 10 + t]], np.float32)
+        next_obs = [o + 0.5 for o in obs]
+        truncated = np.array([t == 2, False], np.float32)
+        buffer.add(obs, actions, rewards, next_obs, np.zeros(2, np.float32), truncated)
+    return buffer
+
+
+def test_n_step_returns_stop_at_episode_ends_and_at_the_newest_row():
+    batch = episode_buffer(n_step=3).sample(4000)
+    rows = {(int(o), float(r)) : (float(d), float(n)) for o, r, d, n in
+            zip(batch.obs[0][:, 0], batch.rewards[:, 0], batch.discount, batch.next_obs[0][:, 0])}
+    # env 1 (rewards 10 + t), 3-step returns with gamma 0.5, cut by the newest step (t = 4)
+    assert rows[(0, 10 + 0.5 * 11 + 0.25 * 12)] == (0.125, 2.5)
+    assert rows[(2, 12 + 0.5 * 13 + 0.25 * 14)] == (0.125, 4.5)
+    assert rows[(3, 13 + 0.5 * 14)] == (0.25, 4.5)
+    assert rows[(4, 14)] == (0.5, 4.5)
+    # env 0 (rewards t): the episode truncates after t = 2, so returns from t <= 2 stop there
+    assert rows[(0, 0 + 0.5 * 1 + 0.25 * 2)] == (0.125, 2.5)
+    assert rows[(1, 1 + 0.5 * 2)] == (0.25, 2.5)
+    assert rows[(2, 2)] == (0.5, 2.5)
+    assert rows[(3, 3 + 0.5 * 4)] == (0.25, 4.5)  # the next episode starts fresh
+    assert len(rows) == 10
+
+
+def test_one_step_sampling_is_the_stored_transition():
+    batch = episode_buffer(n_step=1).sample(500)
+    torch.testing.assert_close(batch.next_obs[0][:, 0], batch.obs[0][:, 0] + 0.5)
+    torch.testing.assert_close(batch.discount, torch.full((500,), 0.5))

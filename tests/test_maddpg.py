@@ -21,7 +21,7 @@ def random_batch(learner: MADDPG, size: int = 7) -> Batch:
     obs = [torch.randn(size, a[0].in_features) for a in (actor.net for actor in learner.actors)]
     actions = [torch.rand(size, spec.dim) for spec in learner.action_specs]
     next_obs = [torch.randn_like(o) for o in obs]
-    return Batch(obs, actions, torch.randn(size, learner.n_agents), next_obs, torch.zeros(size))
+    return Batch(obs, actions, torch.randn(size, learner.n_agents), next_obs, torch.zeros(size), torch.full((size,), 0.95))
 
 
 @pytest.mark.parametrize(
@@ -71,8 +71,10 @@ def test_independent_td_target_uses_only_its_own_target_actor(tiny_config):
 
 def test_td_target_bootstraps_unless_terminated():
     rewards, next_q = torch.tensor([1.0, 1.0]), torch.tensor([10.0, 10.0])
-    target = td_target(rewards, torch.tensor([0.0, 1.0]), next_q, gamma=0.9)
+    target = td_target(rewards, torch.tensor([0.0, 1.0]), next_q, discount=0.9)
     assert target.tolist() == [10.0, 1.0]
+    n_step = td_target(rewards, torch.tensor([0.0, 0.0]), next_q, discount=torch.tensor([0.5, 0.25]))
+    assert n_step.tolist() == [6.0, 3.5]
 
 
 def test_updates_change_actors_critics_and_targets(tiny_config):

@@ -25,8 +25,9 @@ def test_stored_terminated_flags_stay_false_through_mpe_truncation(tiny_config, 
         finished = trainer.collect_step()
         truncations += len(finished)
     assert truncations == 2 * 2  # both envs finished two 5-step episodes
-    terminated = trainer.buffer.storage[: len(trainer.buffer), -1]
+    terminated, truncated = trainer.buffer.storage[: len(trainer.buffer), -2:].T
     assert len(trainer.buffer) == 24 and terminated.eq(0).all()
+    assert truncated.sum() == 4
 
 
 @pytest.mark.parametrize("continuous", [False, True])
