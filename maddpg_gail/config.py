@@ -25,8 +25,8 @@ class Config:
     # algorithm
     critic: str = "centralized"  # "centralized" = MADDPG, "independent" = DDPG per agent
     hidden_sizes: tuple[int, ...] = (64, 64)
-    actor_lr: float = 1e-2
-    critic_lr: float = 1e-2
+    actor_lr: float = 3e-3
+    critic_lr: float = 3e-3
     gamma: float = 0.95
     n_step: int = 3  # critic targets from n-step returns (cut at episode ends)
     tau: float = 0.01
@@ -35,7 +35,7 @@ class Config:
     grad_clip: float = 0.5
     logits_regularization: float = 1e-3  # keeps discrete logits (continuous pre-activations) from drifting
     learning_starts: int = 1024  # transitions in the buffer before the first update
-    update_every: int = 100  # transitions collected between rounds of updates
+    update_every: int = 50  # transitions collected between rounds of updates
     updates_per_round: int = 1
     exploration_noise_start: float = 0.3  # std of Gaussian noise on continuous actions (Box [0, 1])
     exploration_noise_end: float = 0.05
