@@ -12,7 +12,7 @@ buffer is all an exact resume needs.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 import torch
@@ -25,6 +25,10 @@ class Batch(NamedTuple):
     next_obs: list[torch.Tensor]  # per agent [B, obs_dim]: the observation m steps later
     terminated: torch.Tensor  # [B], 1.0 where that observation is terminal (never for a truncation)
     discount: torch.Tensor  # [B], gamma ** m: the weight of the bootstrapped value
+
+
+# (observations per agent [M, obs_dim], actions per agent [M, action_dim]) -> rewards [M, n_agents]
+RewardFn = Callable[[list[torch.Tensor], list[torch.Tensor]], torch.Tensor]
 
 
 class ReplayBuffer:
@@ -79,12 +83,18 @@ class ReplayBuffer:
         self.pos = (self.pos + self.num_envs) % self.capacity
         self.size = min(self.size + self.num_envs, self.capacity)
 
-    def sample(self, batch_size: int) -> Batch:
+    def sample(self, batch_size: int, reward_fn: RewardFn | None = None) -> Batch:
+        """A batch of n-step transitions; `reward_fn`, when given, replaces the stored rewards.
+
+        MAGAIL passes its discriminators here, so rewards always come from the current
+        discriminators rather than from stale values stored when the transition was collected.
+        """
         start = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator)
         if self.n_step == 1:
             rows = self.storage[start]
             discount = torch.full((batch_size,), self.gamma, device=self.device)
-            return self._batch(rows, rows[:, self._rewards], discount)
+            rewards = rows[:, self._rewards] if reward_fn is None else reward_fn(*self._obs_and_actions(rows))
+            return self._batch(rows, rewards, discount)
         steps = torch.arange(self.n_step, device=self.device)
         index = (start[:, None] + steps * self.num_envs) % self.capacity  # [B, n]: the same env's next steps
         # A step counts if it has been written after the start row and no episode ended before it.
@@ -95,12 +105,22 @@ class ReplayBuffer:
         counts = written & ~ended_before  # [B, n]: True for the first m steps
         m = counts.sum(dim=1)
         weights = self.gamma ** steps * counts  # [B, n]
-        rewards = (self.storage[index, self._rewards] * weights[..., None]).sum(dim=1)
+        if reward_fn is None:
+            step_rewards = self.storage[index, self._rewards]
+        else:
+            step_rows = self.storage[index.flatten(), : self._next_obs_start]
+            step_rewards = reward_fn(*self._obs_and_actions(step_rows)).view(batch_size, self.n_step, -1)
+        rewards = (step_rewards * weights[..., None]).sum(dim=1)
         last = self.storage[index[torch.arange(batch_size, device=self.device), m - 1]]
         first = self.storage[start]
         # obs and actions from the first step; next obs and flags from the m-th (rewards are replaced)
         rows = torch.cat([first[:, : self._next_obs_start], last[:, self._next_obs_start :]], dim=1)
         return self._batch(rows, rewards, self.gamma ** m.float())
+
+    def _obs_and_actions(self, rows: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        n = self.n_agents
+        columns = rows[:, : self._next_obs_start].split(self._widths[: 2 * n + 1], dim=1)
+        return list(columns[:n]), list(columns[n : 2 * n])
 
     def _batch(self, rows: torch.Tensor, rewards: torch.Tensor, discount: torch.Tensor) -> Batch:
         columns = list(rows.split(self._widths, dim=1))

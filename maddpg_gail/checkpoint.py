@@ -6,41 +6,66 @@ crash, a full disk or a kill mid-write leaves the previous checkpoint whole.
 
 from __future__ import annotations
 
+import dataclasses
 import os
-import pickle
-import tempfile
-import zipfile
+import re
+import secrets
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 
+from envs import make_parallel_env
+from maddpg_gail.config import Config
+from maddpg_gail.networks import ActionSpec
+
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
+REQUIRED_KEYS = ("format_version", "config", "agents", "obs_dims", "action_specs", "counters", "learner")
 
 
 class CheckpointError(Exception):
-    """A checkpoint that cannot be used; the message names the file and what is wrong."""
+    """A checkpoint that cannot be used; the message names the file and what is wrong, on one line."""
+
+    def __init__(self, message: str):
+        super().__init__(" ".join(message.split()))  # torch's own messages (quoted in ours) span lines
+
+
+class WriteError(OSError):
+    """A file that could not be written; the message names it, and its previous version is left as it was."""
 
 
 @contextmanager
 def atomic_path(path: Path) -> Iterator[Path]:
-    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it vanishes."""
+    """Yield a temporary path beside `path`; on success it replaces `path`, on failure it vanishes.
+
+    An OSError on the way (a full disk, a missing folder) becomes a `WriteError` naming `path`.
+    """
     path = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # The writer creates the file, so it gets the usual permissions (mkstemp's would be owner-only).
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
+        with open(tmp, "rb") as written:
+            os.fsync(written.fileno())  # on disk before it replaces the previous version, even on a power cut
         os.replace(tmp, path)
+    except OSError as error:
+        raise WriteError(f"{path}: not written ({error.strerror or error}); its previous version is intact") from error
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def save_checkpoint(state: dict[str, Any], path: Path) -> None:
-    with atomic_path(path) as tmp:
-        torch.save({"format_version": FORMAT_VERSION, **state}, tmp)
+    with atomic_path(path) as tmp, open(tmp, "wb") as file:
+        try:
+            torch.save({"format_version": FORMAT_VERSION, **state}, file)
+        except RuntimeError as error:
+            # torch's zip writer turns a failed write (e.g. ENOSPC) into a RuntimeError; the OSError is its context.
+            if isinstance(error.__context__, OSError):
+                raise error.__context__ from None
+            raise
 
 
 def find_checkpoint(run_dir_or_file: Path) -> Path:
@@ -52,16 +77,75 @@ def find_checkpoint(run_dir_or_file: Path) -> Path:
     return path
 
 
+def describe_load_error(error: Exception) -> str:
+    """torch.load's failure in a few words: its messages run to paragraphs of advice."""
+    text = str(error)
+    refused = re.search(r"WeightsUnpickler error:\s*(\S[^\n]*)", text)  # the one informative line of those
+    line = refused.group(1) if refused else next((s for s in text.splitlines() if s.strip()), "")
+    return f"{type(error).__name__}: {line.split('. ')[0][:160]}"
+
+
 def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Load a checkpoint with `weights_only=True` (no arbitrary code), naming the file on any failure."""
+    """Load a checkpoint with `weights_only=True` (no arbitrary code), naming the file on any failure.
+
+    Beyond being readable, it must be a maddpg-gail checkpoint of the current format whose agents,
+    observation sizes and action spaces are those of the env its config builds.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no checkpoint file there")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty, not a checkpoint")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, OSError, ValueError) as error:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({type(error).__name__}: {error})") from None
-    if not isinstance(state, dict) or "format_version" not in state or "config" not in state:
-        raise CheckpointError(f"{path}: not a maddpg-gail checkpoint (no format_version/config)")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of files it then refuses
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # a damaged file makes torch raise nearly any type: KeyError, IndexError, ...
+        raise CheckpointError(
+            f"{path}: not a readable checkpoint: truncated, damaged or another file ({describe_load_error(error)})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a maddpg-gail checkpoint (it holds a {type(state).__name__}, not a dict)")
+    missing = [key for key in REQUIRED_KEYS if key not in state]
+    if missing:
+        raise CheckpointError(f"{path}: not a maddpg-gail checkpoint (it lacks {', '.join(missing)})")
     if state["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: checkpoint format {state['format_version']} is not the supported {FORMAT_VERSION}"
         )
+    check_fits_its_env(path, state)
     return state
+
+
+def check_fits_its_env(path: Path, state: dict[str, Any]) -> None:
+    """The agents, observation sizes and action spaces saved must be those of the env the saved config builds,
+    so that a checkpoint pieced together from two runs, or edited, fails here and not in the middle of a run."""
+    try:
+        config = Config.from_dict(state["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"{path}: its config is not one of this version ({error})") from None
+    try:
+        env = make_parallel_env(config.scenario, config.parallel_env_kwargs())
+    except Exception as error:  # a scenario's constructor raises any type for options it cannot take
+        raise CheckpointError(f"{path}: its config's env does not build ({type(error).__name__}: {error})") from None
+    agents = list(env.possible_agents)
+    expected = {
+        "agents": agents,
+        "obs_dims": [int(env.observation_space(a).shape[0]) for a in agents],
+        "action_specs": [dataclasses.asdict(ActionSpec.from_space(env.action_space(a))) for a in agents],
+    }
+    env.close()
+    env_name = f"{config.scenario} {config.env_kwargs}" if config.env_kwargs else config.scenario
+    for key, value in expected.items():
+        if not isinstance(state[key], list) or state[key] != value:
+            raise CheckpointError(f"{path}: its {key} are {state[key]}, but its env ({env_name}) has {value}")
+
+
+def check_same_run(path: Path, state: dict[str, Any], config_path: Path) -> None:
+    """A checkpoint copied in from another run would otherwise continue that run in this folder."""
+    saved, recorded = Config.from_dict(state["config"]).to_dict(), Config.load(config_path).to_dict()
+    for key, value in recorded.items():
+        if key != "episodes" and saved[key] != value:  # --resume --episodes may have raised the total
+            raise CheckpointError(
+                f"{path}: it is of another run: its {key} is {saved[key]!r}, {config_path} says {value!r}"
+            )

@@ -9,6 +9,9 @@ from pathlib import Path
 from typing import Any
 
 CRITICS = ("centralized", "independent")
+REWARDS = ("env", "gail")
+DISCRIMINATORS = ("decentralized", "centralized")
+DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
 
 
@@ -40,6 +43,18 @@ class Config:
     exploration_noise_start: float = 0.3  # std of Gaussian noise on continuous actions (Box [0, 1])
     exploration_noise_end: float = 0.05
     exploration_decay_episodes: int = 20_000
+
+    # imitation: MAGAIL (Song et al. 2018) and behaviour cloning
+    reward: str = "env"  # "env": the environment's reward; "gail": per-agent discriminators' reward
+    demos: str | None = None  # expert demonstrations (.npz, see README) for --reward gail, --bc-init and bc
+    discriminator: str = "decentralized"  # D_i sees agent i's (o_i, a_i); "centralized": all agents'
+    discriminator_reward: str = "softplus"  # softplus = -log(1 - D); logit = log D - log(1 - D); log_d = log D
+    discriminator_lr: float = 3e-4
+    discriminator_grad_penalty: float = 10.0  # keeps D smooth so its reward stays informative
+    discriminator_label_smoothing: float = 0.0
+    bc_init: bool = False  # initialise the actors by behaviour cloning before MAGAIL
+    bc_epochs: int = 30  # epochs over the demonstrations, for bc and --bc-init
+    bc_lr: float = 1e-3
 
     # run
     episodes: int = 30_000

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import imageio.v2 as imageio
 import numpy as np
+from gymnasium import spaces
 
 from envs import make_parallel_env, make_vector_env
 from maddpg_gail.checkpoint import atomic_path
@@ -29,6 +30,34 @@ class EvaluationResult:
     @property
     def std_sum(self) -> float:
         return float(self.returns.sum(axis=1).std())
+
+
+class RandomPolicy:
+    """Uniformly random actions, the zero of the normalized score; `evaluate` takes it like a `Policy`."""
+
+    def __init__(self, scenario: str, env_kwargs: dict, seed: int):
+        self.scenario = scenario
+        self.env_kwargs = env_kwargs
+        env = make_parallel_env(scenario, env_kwargs)
+        self.agents = list(env.possible_agents)
+        self.action_spaces = {a: env.action_space(a) for a in self.agents}
+        env.close()
+        self.rng = np.random.default_rng(seed)
+
+    def act_batch(self, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        actions = {}
+        for agent, space in self.action_spaces.items():
+            k = len(observations[agent])
+            if isinstance(space, spaces.Discrete):
+                actions[agent] = self.rng.integers(space.n, size=k)
+            else:
+                actions[agent] = self.rng.uniform(space.low, space.high, size=(k, *space.shape)).astype(np.float32)
+        return actions
+
+
+def normalized_score(policy_return, expert_return: float, random_return: float):
+    """(R_policy - R_random) / (R_expert - R_random): 0 for random actions, 1 for the expert."""
+    return (np.asarray(policy_return, dtype=float) - random_return) / (expert_return - random_return)
 
 
 def evaluate(

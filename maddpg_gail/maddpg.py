@@ -107,8 +107,7 @@ class MADDPG:
         critic_losses = [critic_loss(q, y) for q, y in zip(q_values, targets)]
         self.critic_optimizer.zero_grad()
         torch.stack(critic_losses).sum().backward()
-        for critic in self.critics:
-            nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip)
+        critic_grad_norms = [nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip) for critic in self.critics]
         self.critic_optimizer.step()
 
         actor_losses, raw_outputs = [], []
@@ -122,8 +121,7 @@ class MADDPG:
         self.actor_optimizer.zero_grad()
         # Gradients for the actors only: the critics' weight gradients would be thrown away.
         torch.stack(actor_losses).sum().backward(inputs=list(self.actors.parameters()))
-        for actor in self.actors:
-            nn.utils.clip_grad_norm_(actor.parameters(), cfg.grad_clip)
+        actor_grad_norms = [nn.utils.clip_grad_norm_(actor.parameters(), cfg.grad_clip) for actor in self.actors]
         self.actor_optimizer.step()
 
         soft_update(self.target_actors, self.actors, cfg.tau)
@@ -132,6 +130,9 @@ class MADDPG:
             "critic_loss": torch.stack(critic_losses).detach(),
             "actor_loss": torch.stack(actor_losses).detach(),
             "q": torch.stack([q.mean() for q in q_values]).detach(),
+            # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
+            "critic_grad_norm": torch.stack(critic_grad_norms),
+            "actor_grad_norm": torch.stack(actor_grad_norms),
         }
         if all(spec.discrete for spec in self.action_specs):
             # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.

@@ -21,20 +21,34 @@ class Policy:
     `getattr(mpe2, policy.scenario).parallel_env(**policy.env_kwargs)`.
     """
 
-    def __init__(self, scenario: str, env_kwargs: dict[str, Any], agents: list[str], actors: nn.ModuleList):
+    def __init__(
+        self,
+        scenario: str,
+        env_kwargs: dict[str, Any],
+        agents: list[str],
+        actors: nn.ModuleList,
+        demos: str | None = None,
+    ):
         self.scenario = scenario
         self.env_kwargs = env_kwargs
+        self.demos = demos  # the demonstrations an imitation policy learned from
         self.agents = agents
         self.actors = actors
         self.device = next(actors.parameters()).device
+        self.noise_std = 0.1  # std of the Gaussian noise on continuous actions when acting stochastically
 
     @torch.no_grad()
-    def act_batch(self, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Observations [K, obs_dim] per agent to env actions [K] (int64) or [K, dim] (float32) per agent."""
+    def act_batch(self, observations: dict[str, np.ndarray], stochastic: bool = False) -> dict[str, np.ndarray]:
+        """Observations [K, obs_dim] per agent to env actions [K] (int64) or [K, dim] (float32) per agent.
+
+        `stochastic` samples as in training's exploration: a Gumbel-softmax sample for discrete actions,
+        Gaussian noise of std `noise_std` clipped to [0, 1] for continuous ones (torch's random generator).
+        """
         actions = {}
         for agent, actor in zip(self.agents, self.actors):
             obs = torch.as_tensor(np.asarray(observations[agent], dtype=np.float32), device=self.device)
-            actions[agent] = actor.action.to_env(actor.greedy(obs))
+            action = actor.explore(obs, self.noise_std) if stochastic else actor.greedy(obs)
+            actions[agent] = actor.action.to_env(action)
         return actions
 
     def act(self, observations: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -61,4 +75,4 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{checkpoint_path}: the checkpoint's policy does not load ({error})") from None
     actors.to(device).eval()
-    return Policy(config.scenario, config.parallel_env_kwargs(), list(state["agents"]), actors)
+    return Policy(config.scenario, config.parallel_env_kwargs(), list(state["agents"]), actors, config.demos)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 import numpy as np
 import progressbar
@@ -27,9 +27,13 @@ from tensorboardX import SummaryWriter
 
 from envs import make_vector_env
 from maddpg_gail.buffer import ReplayBuffer
-from maddpg_gail.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
+                                    save_checkpoint)
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import evaluate, record_gif
+from maddpg_gail.bc import behaviour_cloning
+from maddpg_gail.demonstrations import ExpertData, load_demonstrations
+from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
 from maddpg_gail.maddpg import MADDPG
 from maddpg_gail.networks import ActionSpec
 from maddpg_gail.policy import Policy, spec_dicts
@@ -48,9 +52,16 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def default_run_dir(config: Config, root: Path = Path("runs")) -> Path:
+def default_run_dir(config: Config, root: Path = Path("runs"), kind: str | None = None) -> Path:
+    """runs/<scenario>__<kind>__s<seed>__<time>, kind being the critic, "gail-<critic>" or "bc"."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    return root / f"{config.scenario}__{config.critic}__s{config.seed}__{stamp}"
+    if kind is None:
+        kind = config.critic if config.reward == "env" else f"{config.reward}-{config.critic}"
+    return root / f"{config.scenario}__{kind}__s{config.seed}__{stamp}"
+
+
+class NonFiniteError(ArithmeticError):
+    """A NaN or inf in an observation, reward, action, loss or gradient: training stops before it is saved."""
 
 
 @dataclass
@@ -116,7 +127,21 @@ class Trainer:
             cfg.buffer_size, self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed,
             num_envs=cfg.num_envs, n_step=cfg.n_step, gamma=cfg.gamma,
         )
-        self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors)
+        self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
+        self.gail: DiscriminatorTrainer | None = None
+        if cfg.demos is not None:
+            demos = load_demonstrations(Path(cfg.demos), cfg.scenario, cfg.parallel_env_kwargs())
+            self.expert = ExpertData(demos, self.action_specs, self.device, seed=cfg.seed)
+        if cfg.reward == "gail":
+            discriminators = Discriminators(
+                self.obs_dims, [s.dim for s in self.action_specs], tuple(cfg.hidden_sizes),
+                centralized=cfg.discriminator == "centralized",
+            ).to(self.device)
+            self.gail = DiscriminatorTrainer(
+                discriminators, cfg.discriminator_lr, cfg.discriminator_reward,
+                cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,
+            )
+        self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors, cfg.demos)
         self.counters = Counters()
         self.wall_time = 0.0  # seconds of training, summed over resumed sessions
         self.recent_returns: list[np.ndarray] = []  # training returns since the last metrics row
@@ -135,11 +160,18 @@ class Trainer:
         """Act in all K envs, store the transitions; returns the returns [n_done, n_agents] of finished episodes."""
         obs = [torch.as_tensor(self.obs[a], device=self.device) for a in self.agents]
         actions = self.learner.act(obs, self.noise_std())
+        stored_actions = [act.cpu().numpy() for act in actions]
+        self.check_finite("action", stored_actions)
         step = self.env.step({a: spec.to_env(act) for a, spec, act in zip(self.agents, self.action_specs, actions)})
         rewards = np.stack([step.rewards[a] for a in self.agents], axis=1)
+        self.check_finite("reward", rewards.T)
+        self.check_finite("observation", [step.next_observations[a] for a in self.agents])
+        done = step.terminated | step.truncated
+        if done.any():  # the first observations of the episodes that just began
+            self.check_finite("observation", [step.observations[a] for a in self.agents])
         self.buffer.add(
             [self.obs[a] for a in self.agents],
-            [act.cpu().numpy() for act in actions],
+            stored_actions,
             rewards,
             [step.next_observations[a] for a in self.agents],
             step.terminated,
@@ -148,7 +180,6 @@ class Trainer:
         self.obs = step.observations
         self.counters.env_steps += self.env.num_envs
         self.episode_returns += rewards
-        done = step.terminated | step.truncated
         finished = self.episode_returns[done].copy()
         self.episode_returns[done] = 0.0
         return finished
@@ -160,21 +191,60 @@ class Trainer:
         stats = None
         due = self.counters.env_steps // cfg.update_every * cfg.updates_per_round
         while self.counters.updates < due:
-            stats = self.learner.update(self.buffer.sample(cfg.batch_size))
+            if self.gail is None:
+                stats = self.learner.update(self.buffer.sample(cfg.batch_size))
+            else:  # MAGAIL: the discriminators' reward, computed now, replaces the environment's
+                discriminator_stats = self.update_discriminators()
+                stats = self.learner.update(self.buffer.sample(cfg.batch_size, reward_fn=self.gail.rewards))
+                stats.update(discriminator_stats)
             self.counters.updates += 1
+            if not torch.isfinite(torch.stack(list(stats.values()))).all():  # one check of all losses and norms
+                for name, per_agent in stats.items():
+                    self.check_finite(name.replace("_", " "), per_agent.cpu().numpy())
         return stats
 
+    def update_discriminators(self) -> dict[str, torch.Tensor]:
+        """One discriminator step: expert transitions against the policy's, sampled from the replay buffer."""
+        policy = self.buffer.sample(self.config.batch_size)
+        result = self.gail.update(self.expert.sample(self.config.batch_size), (policy.obs, policy.actions))
+        return {
+            "discriminator_loss": result.loss,
+            "discriminator_expert_accuracy": result.expert_accuracy,
+            "discriminator_policy_accuracy": result.policy_accuracy,
+            "gail_reward": result.policy_reward,
+        }
+
+    def clone_actors(self) -> list[float]:
+        """Behaviour cloning of every actor on the demonstrations; the targets start from the clones."""
+        cfg = self.config
+        losses = behaviour_cloning(self.learner.actors, self.expert, cfg.bc_epochs, cfg.batch_size, cfg.bc_lr)
+        self.learner.target_actors.load_state_dict(self.learner.actors.state_dict())
+        return losses
+
+    def check_finite(self, what: str, per_agent: Iterable[np.ndarray]) -> None:
+        """Stop at the first NaN or inf, before it reaches the buffer, the weights or a checkpoint."""
+        for agent, values in zip(self.agents, per_agent):
+            finite = np.isfinite(values)
+            if not finite.all():
+                raise NonFiniteError(
+                    f"{what} of {agent} is {values[~finite].flat[0]} at episode {self.counters.episodes}, "
+                    f"update {self.counters.updates}; training stopped, the last checkpoint is left as it was"
+                )
+
     # --- the loop -----------------------------------------------------------------------------
+
+    def open_outputs(self) -> tuple[SummaryWriter, MetricsCsv]:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        (self.run_dir / "checkpoints").mkdir(exist_ok=True)
+        (self.run_dir / "gifs").mkdir(exist_ok=True)
+        with atomic_path(self.run_dir / "config.json") as tmp:  # a kill mid-write must not cost the run its config
+            self.config.save(tmp)
+        return SummaryWriter(str(self.run_dir)), MetricsCsv(self.run_dir / "metrics.csv", self.agents)
 
     def train(self) -> bool:
         """Train until `config.episodes`; returns False when stopped early by a signal (checkpoint written)."""
         cfg = self.config
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        (self.run_dir / "checkpoints").mkdir(exist_ok=True)
-        (self.run_dir / "gifs").mkdir(exist_ok=True)
-        cfg.save(self.run_dir / "config.json")
-        writer = SummaryWriter(str(self.run_dir))
-        metrics = MetricsCsv(self.run_dir / "metrics.csv", self.agents)
+        writer, metrics = self.open_outputs()
         bar = progressbar.ProgressBar(
             max_value=cfg.episodes,
             initial_value=min(self.counters.episodes, cfg.episodes),
@@ -282,6 +352,8 @@ class Trainer:
                 "counters": vars(self.counters).copy(),
                 "wall_time": self.wall_time,
                 "learner": self.learner.state_dict(),
+                "discriminators": self.gail.state_dict() if self.gail is not None else {},
+                "expert_sampler": self.expert.state_dict() if self.expert is not None else {},
                 "buffer": self.buffer.state_dict(),
                 "env": self.env.state_dict(),
                 "episode_returns": torch.from_numpy(self.episode_returns.copy()),
@@ -296,6 +368,10 @@ class Trainer:
 
     def restore(self, state: dict) -> None:
         self.learner.load_state_dict(state["learner"])
+        if self.gail is not None:
+            self.gail.load_state_dict(state["discriminators"])
+        if self.expert is not None:
+            self.expert.load_state_dict(state["expert_sampler"])
         self.buffer.load_state_dict(state["buffer"])
         self.obs = self.env.load_state_dict(state["env"])
         self.counters = Counters(**state["counters"])
@@ -311,16 +387,46 @@ def train(config: Config, run_dir: Path | None = None) -> tuple[Path, bool]:
     """Start a new run; returns (run folder, completed)."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
     trainer = Trainer(config, run_dir)
+    if config.bc_init:
+        trainer.clone_actors()
     return run_dir, trainer.train()
 
 
+def clone(config: Config, run_dir: Path | None = None) -> tuple[Path, list[float]]:
+    """A behaviour-cloning run: actors fitted to `config.demos`, evaluated and saved like any run."""
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config, kind="bc")
+    trainer = Trainer(config, run_dir)
+    losses = trainer.clone_actors()
+    writer, metrics = trainer.open_outputs()
+    for epoch, loss in enumerate(losses, start=1):
+        writer.add_scalar("bc/loss", loss, epoch)
+    trainer.evaluate_into(writer, metrics)
+    trainer.save_gif(writer)
+    trainer.save()
+    writer.close()
+    return run_dir, losses
+
+
 def resume(run_dir: Path, episodes: int | None = None) -> tuple[Path, bool]:
-    """Continue a run from its last checkpoint (optionally to a new episode total)."""
+    """Continue a run from its last checkpoint (optionally to a new episode total).
+
+    A run that already has its episodes is left untouched: (run_dir, True) without training.
+    """
     run_dir = Path(run_dir)
-    state = load_checkpoint(run_dir / "checkpoints" / CHECKPOINT_NAME)
+    path = run_dir / "checkpoints" / CHECKPOINT_NAME
+    state = load_checkpoint(path)
+    check_same_run(path, state, run_dir / "config.json")
     config = Config.from_dict(state["config"])
     if episodes is not None:
         config.episodes = episodes
+    done = state["counters"]["episodes"]
+    if done >= config.episodes:
+        print(f"{run_dir}: nothing to train, its checkpoint has {done} episodes and the run asks for "
+              f"{config.episodes}; give --episodes above {done} to train on", file=sys.stderr)
+        return run_dir, True
     trainer = Trainer(config, run_dir)
-    trainer.restore(state)
+    try:
+        trainer.restore(state)
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:  # a checkpoint edited or pieced together
+        raise CheckpointError(f"{path}: its training state does not load ({type(error).__name__}: {error})") from None
     return run_dir, trainer.train()

@@ -104,3 +104,20 @@ def test_one_step_sampling_is_the_stored_transition():
     batch = episode_buffer(n_step=1).sample(500)
     torch.testing.assert_close(batch.next_obs[0][:, 0], batch.obs[0][:, 0] + 0.5)
     torch.testing.assert_close(batch.discount, torch.full((500,), 0.5))
+
+
+def test_reward_fn_replaces_stored_rewards_on_every_step_of_the_return():
+    buffer = episode_buffer(n_step=3)
+
+    def reward_fn(obs, actions):  # a "discriminator" that pays the step index t, read from obs
+        assert [o.shape[1] for o in obs] == OBS_DIMS and [a.shape[1] for a in actions] == ACTION_DIMS
+        return torch.stack([obs[0][:, 0], 2 * obs[0][:, 0]], dim=1)
+
+    batch = buffer.sample(2000, reward_fn=reward_fn)
+    for t, reward, other, discount in zip(batch.obs[0][:, 0].tolist(), batch.rewards[:, 0].tolist(),
+                                          batch.rewards[:, 1].tolist(), batch.discount.tolist()):
+        m = {0.125: 3, 0.25: 2, 0.5: 1}[discount]
+        expected = sum(0.5**j * (t + j) for j in range(m))
+        assert reward == pytest.approx(expected) and other == pytest.approx(2 * expected)
+    one_step = episode_buffer(n_step=1).sample(100, reward_fn=reward_fn)
+    torch.testing.assert_close(one_step.rewards[:, 1], 2 * one_step.obs[0][:, 0])

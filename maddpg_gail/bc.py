@@ -1,0 +1,36 @@
+"""Behaviour cloning: the same actors, trained by supervised learning on expert demonstrations."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maddpg_gail.demonstrations import ExpertData
+from maddpg_gail.networks import Actor
+
+
+def bc_loss(actor: Actor, obs: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy to the expert's (one-hot) discrete action, or squared error to its Box action."""
+    out = actor(obs)
+    if actor.action.discrete:
+        return F.cross_entropy(out, expert_actions.argmax(dim=-1))
+    return F.mse_loss(torch.sigmoid(out), expert_actions)
+
+
+def behaviour_cloning(
+    actors: nn.ModuleList, expert: ExpertData, epochs: int, batch_size: int, lr: float
+) -> list[float]:
+    """Fit every actor to its agent's expert actions; returns the mean loss of each epoch (summed over agents)."""
+    optimizer = torch.optim.Adam(actors.parameters(), lr=lr)
+    epoch_losses = []
+    for _ in range(epochs):
+        losses = []
+        for obs, actions in expert.epoch(batch_size):
+            loss = torch.stack([bc_loss(actor, o, a) for actor, o, a in zip(actors, obs, actions)]).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            losses.append(loss.item())
+        epoch_losses.append(sum(losses) / len(losses))
+    return epoch_losses

@@ -1,0 +1,609 @@
+"""Compare variants across seeds: train every (variant, seed) pair, locally or on Ray, then report.
+
+    sweep(config, variants, seeds, out, ...)   out/<variant>__s<seed>/, each a normal run folder
+    report(run_dirs, out, ...)                 out/results.md, results.csv, curves.png, <variant>__best.gif
+
+A run's final greedy return is its final policy evaluated once on `final_eval_episodes` episodes that
+start from FINAL_EVAL_SEED (the same episodes for every run, so variants meet identical starts), cached
+in the run folder as final_eval.json. Intervals are percentile bootstrap intervals of the mean over seeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+import tarfile
+import tempfile
+import traceback
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+
+from maddpg_gail import trainer
+from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, load_checkpoint
+from maddpg_gail.config import Config
+from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
+from maddpg_gail.policy import load_policy
+
+# The one table of variants: each name is a set of Config overrides (the imitation variants join later).
+VARIANTS: dict[str, dict[str, Any]] = {
+    "maddpg": {"critic": "centralized"},
+    "iddpg": {"critic": "independent"},
+}
+
+FINAL_EVAL_NAME = "final_eval.json"
+FINAL_EVAL_EPISODES = 100
+FINAL_EVAL_SEED = 123
+LOG_NAME = "train.log"
+CONFIDENCE = 0.95
+RESAMPLES = 10_000
+BOOTSTRAP_SEED = 0
+
+
+class CompareError(Exception):
+    """A sweep or report that cannot go ahead; the message says why in one line."""
+
+
+# --- statistics -------------------------------------------------------------------------------
+
+
+def bootstrap_ci(
+    samples: Iterable[float] | np.ndarray,
+    confidence: float = CONFIDENCE,
+    resamples: int = RESAMPLES,
+    seed: int = BOOTSTRAP_SEED,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile bootstrap confidence interval of the mean over axis 0 (the seeds).
+
+    Each resample draws n of the n rows with replacement, as multinomial counts, so the columns of a 2-D
+    input (points of a learning curve) share their resamples. The interval is the (1 - confidence) / 2 and
+    (1 + confidence) / 2 quantiles of the resampled means; the fixed seed makes reports reproducible.
+    Fewer than two samples give nan: one seed says nothing about the spread between seeds.
+    """
+    samples = np.asarray(samples, dtype=float)
+    n = len(samples)
+    if n < 2:
+        return np.full(samples.shape[1:], np.nan), np.full(samples.shape[1:], np.nan)
+    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples) / n
+    means = weights @ samples.reshape(n, -1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(means, [tail, 1 - tail], axis=0)
+    return low.reshape(samples.shape[1:]), high.reshape(samples.shape[1:])
+
+
+def mean_and_ci(values: Iterable[float]) -> tuple[float, float, float]:
+    values = np.asarray(list(values), dtype=float)
+    low, high = bootstrap_ci(values)
+    return float(values.mean()), float(low), float(high)
+
+
+# --- run folders ------------------------------------------------------------------------------
+
+
+def run_name(variant: str, seed: int) -> str:
+    return f"{variant}__s{seed}"
+
+
+def variant_config(base: Config, variant: str, seed: int) -> Config:
+    return dataclasses.replace(base, **VARIANTS[variant], seed=seed)
+
+
+def variant_of(config: Config, run_dir: Path) -> str:
+    values = config.to_dict()
+    matches = [name for name, overrides in VARIANTS.items() if all(values[k] == v for k, v in overrides.items())]
+    if len(matches) != 1:
+        raise CompareError(f"{run_dir}: its config matches {len(matches)} of the variants {', '.join(VARIANTS)}")
+    return matches[0]
+
+
+def read_metrics(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """metrics.csv's evaluation points, greedy returns summed over agents, and training wall time.
+
+    A run resumed from a checkpoint older than its last rows writes those episodes again; the later row wins.
+    """
+    with (run_dir / "metrics.csv").open(newline="") as f:
+        rows = {int(row["episodes"]): row for row in csv.DictReader(f)}
+    if not rows:
+        raise CompareError(f"{run_dir}: metrics.csv holds no evaluation yet")
+    episodes = np.array(sorted(rows))
+    returns = np.array([float(rows[e]["eval_return_sum"]) for e in episodes])
+    return episodes, returns, float(rows[episodes[-1]]["wall_time_s"])
+
+
+def final_evaluation(run_dir: Path, episodes: int = FINAL_EVAL_EPISODES) -> dict[str, Any]:
+    """The greedy return of a run's final policy, evaluated once and cached in final_eval.json.
+
+    The cache holds while the evaluation settings match and the run has not trained further since.
+    """
+    trained = int(read_metrics(run_dir)[0][-1])
+    settings = {"eval_episodes": episodes, "eval_seed": FINAL_EVAL_SEED, "trained_episodes": trained}
+    path = run_dir / FINAL_EVAL_NAME
+    if path.is_file():
+        cached = json.loads(path.read_text())
+        if all(cached.get(key) == value for key, value in settings.items()):
+            return cached
+    config = Config.load(run_dir / "config.json")
+    result = evaluate(load_policy(run_dir), episodes, FINAL_EVAL_SEED, config.env_backend)
+    final = {**settings, "return_sum": result.mean_sum, "return_per_agent": result.mean_per_agent}
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(final, indent=2) + "\n")
+    return final
+
+
+@dataclass
+class Run:
+    """A run folder as the report sees it."""
+
+    path: Path
+    config: Config
+    variant: str
+    episodes: np.ndarray  # evaluation points
+    eval_returns: np.ndarray  # greedy evaluation return summed over agents, at those points
+    wall_time_s: float
+    final: dict[str, Any]  # final_eval.json
+
+
+def load_run(path: Path, final_eval_episodes: int) -> Run:
+    try:
+        config = Config.load(path / "config.json")
+        episodes, eval_returns, wall_time_s = read_metrics(path)
+    except (OSError, ValueError, KeyError) as error:
+        raise CompareError(f"{path}: not a readable run folder ({type(error).__name__}: {error})") from None
+    return Run(path, config, variant_of(config, path), episodes, eval_returns, wall_time_s,
+               final_evaluation(path, final_eval_episodes))
+
+
+def find_runs(paths: Iterable[Path]) -> list[Path]:
+    """The run folders among `paths`: each is a run folder (it holds config.json) or a folder of run folders."""
+    runs = []
+    for path in map(Path, paths):
+        if (path / "config.json").is_file():
+            runs.append(path)
+            continue
+        inside = sorted(p.parent for p in path.glob("*/config.json"))
+        if not inside:
+            raise CompareError(f"{path}: neither a run folder (no config.json) nor a folder of run folders")
+        runs += inside
+    return runs
+
+
+def default_compare_dir(config: Config, root: Path = Path("runs")) -> Path:
+    return root / f"compare__{config.scenario}__{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+def default_report_dir(paths: list[Path], root: Path = Path("runs")) -> Path:
+    """A single compare folder gets its report inside; anything else a new folder."""
+    if len(paths) == 1 and not (paths[0] / "config.json").is_file():
+        return paths[0]
+    return root / f"report__{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+
+def run_state(run_dir: Path, config: Config) -> str:
+    """"missing", "partial" (resumable from its checkpoint) or "finished" for a sweep's run folder.
+
+    A folder trained with other settings is an error: resuming or replacing it would mix two experiments.
+    """
+    checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        return "missing"
+    state = load_checkpoint(checkpoint)
+    recorded = Config.from_dict(state["config"]).to_dict()
+    differing = [f"{k} {recorded[k]!r}, not {v!r}" for k, v in config.to_dict().items()
+                 if k != "episodes" and recorded[k] != v]
+    if differing:
+        raise CompareError(f"{run_dir} was trained with other settings ({', '.join(differing)}); choose another --out")
+    return "finished" if state["counters"]["episodes"] >= config.episodes else "partial"
+
+
+@contextmanager
+def output_to(log_path: Path) -> Iterator[None]:
+    """Send this process's file descriptors 1 and 2 (progress bars, C libraries too) to a log file.
+
+    Runs side by side would otherwise interleave their progress bars on one terminal.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with log_path.open("a") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            traceback.print_exc()
+            raise
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, original in zip((1, 2), saved):
+                os.dup2(original, fd)
+                os.close(original)
+
+
+_stop_requested = False  # a pool worker got SIGINT/SIGTERM: idle, or training (where the trainer handled it)
+
+
+def _note_stop(signum, frame) -> None:
+    global _stop_requested
+    _stop_requested = True
+
+
+def _init_pool_worker() -> None:
+    # An idle worker that died of Ctrl-C would break the pool, which then kills the busy workers before
+    # they save their checkpoints; so idle workers only take note.
+    signal.signal(signal.SIGINT, _note_stop)
+    signal.signal(signal.SIGTERM, _note_stop)
+
+
+def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_episodes: int) -> bool:
+    """Train (or resume) one run to its episodes, then evaluate its final policy; runs in a worker.
+
+    Returns False when a signal stopped it early (its checkpoint is then saved).
+    """
+    global _stop_requested
+    torch.set_num_threads(1)  # one core per run: the runs of a sweep share the machine
+    if _stop_requested:  # a signal reached this worker before: start nothing new
+        return False
+    config, run_dir = Config.from_dict(config), Path(run_dir)
+    if not partial:  # leftovers of a run stopped before its first checkpoint: nothing there to resume
+        shutil.rmtree(run_dir, ignore_errors=True)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with output_to(run_dir / LOG_NAME):
+        if partial:
+            _, completed = trainer.resume(run_dir, config.episodes)
+        else:
+            _, completed = trainer.train(config, run_dir)
+        if completed:
+            final_evaluation(run_dir, final_eval_episodes)
+    if not completed:  # stopped by a signal: the pairs already queued to this worker must not start either
+        _stop_requested = True
+    return completed
+
+
+@contextmanager
+def sigterm_forwarded() -> Iterator[None]:
+    """SIGTERM to the sweep (kill, a job scheduler) reaches the workers too, and stops the sweep like Ctrl-C."""
+
+    def forward(signum, frame) -> None:
+        for child in multiprocessing.active_children():
+            child.terminate()  # the trainer takes SIGTERM as "save a checkpoint and stop"
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def outcome(name: str, partial: bool, completed: bool = False, error: BaseException | None = None,
+            log_hint: str = "") -> str:
+    """What became of one pair (trained, resumed, interrupted or failed), printed as it becomes known."""
+    if error is not None and not isinstance(error, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
+        print(f"{name}: failed: {type(error).__name__}: {error}{log_hint}", file=sys.stderr)
+        return "failed"
+    result = ("resumed" if partial else "trained") if completed else "interrupted"
+    print(f"{name}: {result}")
+    return result
+
+
+def settled(name: str, partial: bool, future: Future, out: Path) -> str:
+    if future.cancelled():  # never started
+        return outcome(name, partial)
+    error = future.exception()
+    return outcome(name, partial, error is None and future.result(), error,
+                   log_hint=f" (traceback in {out / name / LOG_NAME})")
+
+
+def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int,
+                final_eval_episodes: int) -> dict[str, str]:
+    outcomes: dict[str, str] = {}
+    workers = min(workers, len(pending))
+    print(f"compare: {len(pending)} run(s) to train in {out}, {workers} at a time (each logs to its {LOG_NAME})")
+    # spawn: a fresh interpreter per worker, no forked torch thread pools or locks
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker) as pool, \
+            sigterm_forwarded():
+        futures = {
+            pool.submit(train_pair, config.to_dict(), str(out / name), partial, final_eval_episodes): (name, partial)
+            for name, (config, partial) in pending.items()
+        }
+        try:
+            for future in as_completed(futures):
+                name, partial = futures[future]
+                outcomes[name] = settled(name, partial, future, out)
+        except KeyboardInterrupt:
+            # Ctrl-C reached the busy workers too (one process group): they save a checkpoint and return.
+            print("compare: interrupted; waiting for the running runs to save their checkpoints", file=sys.stderr)
+            pool.shutdown(cancel_futures=True)
+            for future, (name, partial) in futures.items():
+                if name not in outcomes:
+                    outcomes[name] = settled(name, partial, future, out)
+    return outcomes
+
+
+def pack_run(run_dir: Path) -> bytes:
+    """A run folder as an uncompressed tar: its checkpoint's float arrays barely compress."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        tar.add(run_dir, arcname="run")
+    return buffer.getvalue()
+
+
+def unpack_run(packed: bytes, run_dir: Path) -> None:
+    """Replace run_dir by a packed run folder, unpacked beside it first so a failure leaves the old one whole."""
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
+            tar.extractall(staging, filter="data")
+        shutil.rmtree(run_dir, ignore_errors=True)
+        (staging / "run").rename(run_dir)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def train_pair_packed(config: dict[str, Any], name: str, packed: bytes | None,
+                      final_eval_episodes: int) -> tuple[bool, bytes]:
+    """`train_pair` in a temporary folder of a Ray worker; returns (completed, the run folder packed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(tmp) / name
+        if packed is not None:
+            unpack_run(packed, run_dir)
+        completed = train_pair(config, str(run_dir), packed is not None, final_eval_episodes)
+        return completed, pack_run(run_dir)
+
+
+def run_on_ray(pending: dict[str, tuple[Config, bool]], out: Path, address: str,
+               final_eval_episodes: int) -> dict[str, str]:
+    import ray  # optional: requirements-ray.txt
+
+    import envs
+    import maddpg_gail
+
+    # The workers import the toolkit from these uploaded packages: cluster nodes need only requirements.txt.
+    try:
+        ray.init(address=address, runtime_env={"py_modules": [envs, maddpg_gail]})
+    except ConnectionError as error:
+        raise CompareError(f"--ray-address {address}: {error}") from None
+    print(f"compare: {len(pending)} run(s) sent to Ray at {address}; results are collected into {out}")
+    train_remote = ray.remote(num_cpus=1)(train_pair_packed)
+    tasks = {}
+    for name, (config, partial) in pending.items():
+        packed = pack_run(out / name) if partial else None
+        tasks[train_remote.remote(config.to_dict(), name, packed, final_eval_episodes)] = (name, partial)
+    outcomes: dict[str, str] = {}
+    try:
+        remaining = list(tasks)
+        while remaining:
+            [ref], remaining = ray.wait(remaining)
+            name, partial = tasks[ref]
+            try:
+                completed, packed = ray.get(ref)
+            except ray.exceptions.RayError as error:  # its message carries the worker's traceback
+                outcomes[name] = outcome(name, partial, error=error)
+                continue
+            unpack_run(packed, out / name)
+            outcomes[name] = outcome(name, partial, completed)
+    except KeyboardInterrupt:
+        # Leaving the driver ends its Ray tasks: runs not collected yet start over when the sweep is rerun.
+        print("compare: interrupted; runs already collected are kept", file=sys.stderr)
+        outcomes.update({name: "interrupted" for name, _ in tasks.values() if name not in outcomes})
+    finally:
+        ray.shutdown()
+    return outcomes
+
+
+def sweep(base: Config, variants: list[str], seeds: Iterable[int], out: Path, workers: int = 1,
+          ray_address: str | None = None, final_eval_episodes: int = FINAL_EVAL_EPISODES) -> dict[str, str]:
+    """Train every (variant, seed) pair into out/<variant>__s<seed>/; returns each pair's outcome.
+
+    Finished runs (checkpoint at the target episodes) are kept, partial ones resume from their
+    checkpoint, missing ones start: rerunning an interrupted sweep with the same `out` completes it.
+    Outcomes: kept, trained, resumed, interrupted, failed.
+    """
+    outcomes: dict[str, str] = {}
+    pending: dict[str, tuple[Config, bool]] = {}
+    for variant in variants:
+        for seed in seeds:
+            name, config = run_name(variant, seed), variant_config(base, variant, seed)
+            state = run_state(out / name, config)
+            if state == "finished":
+                outcomes[name] = "kept"
+                print(f"{name}: kept (finished before)")
+            else:
+                pending[name] = (config, state == "partial")
+    if pending and ray_address is not None:
+        outcomes.update(run_on_ray(pending, out, ray_address, final_eval_episodes))
+    elif pending:
+        outcomes.update(run_locally(pending, out, workers, final_eval_episodes))
+    return outcomes
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def check_same_environment(runs: list[Run]) -> None:
+    environments = {(r.config.scenario, json.dumps(r.config.parallel_env_kwargs(), sort_keys=True)) for r in runs}
+    if len(environments) > 1:
+        raise CompareError(f"the runs are on different environments: {'; '.join(' '.join(e) for e in environments)}")
+
+
+def check_distinct_seeds(runs: list[Run]) -> None:
+    # Two runs of one seed would count as two seeds and narrow the interval.
+    seen: dict[tuple[str, int], Path] = {}
+    for run in runs:
+        key = (run.variant, run.config.seed)
+        if key in seen:
+            raise CompareError(f"two {run.variant} runs with seed {run.config.seed}: {seen[key]} and {run.path}")
+        seen[key] = run.path
+
+
+def aligned_curves(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
+    """Every run's evaluation returns on the evaluation points of the run that ends first.
+
+    The runs of one sweep share their evaluation points, so this is exact for them; others are interpolated.
+    """
+    grid = min((r.episodes for r in runs), key=lambda e: e[-1])
+    return grid, np.stack([np.interp(grid, r.episodes, r.eval_returns) for r in runs])
+
+
+def summarize(variant: str, runs: list[Run], agents: list[str],
+              normalization: tuple[float, float] | None) -> dict[str, Any]:
+    """One row of results.csv: the final greedy returns of a variant's seeds, as mean and CI."""
+    episodes = sorted({int(r.episodes[-1]) for r in runs})
+    row: dict[str, Any] = {
+        "variant": variant,
+        "seeds": len(runs),
+        "episodes": episodes[0] if len(episodes) == 1 else f"{episodes[0]}-{episodes[-1]}",
+        "wall_time_s": round(float(np.mean([r.wall_time_s for r in runs])), 2),
+    }
+    columns = {"return_sum": [r.final["return_sum"] for r in runs]}
+    if normalization is not None:
+        columns["normalized_score"] = normalized_score(columns["return_sum"], *normalization)
+    for agent in agents:
+        columns[f"return/{agent}"] = [r.final["return_per_agent"][agent] for r in runs]
+    for column, values in columns.items():
+        row[f"{column}_mean"], row[f"{column}_ci_low"], row[f"{column}_ci_high"] = mean_and_ci(values)
+    return row
+
+
+def plot_curves(groups: dict[str, list[Run]], path: Path, scenario: str) -> None:
+    # The Agg canvas draws without a display or pyplot's global state.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(8, 5), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    for variant, runs in groups.items():
+        grid, curves = aligned_curves(runs)
+        low, high = bootstrap_ci(curves)
+        color = f"C{list(VARIANTS).index(variant)}"  # a variant keeps its color across reports
+        seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+        axes.plot(grid, curves.mean(axis=0), color=color, linewidth=2, label=f"{variant} ({seeds})")
+        axes.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
+    axes.set_title(f"{scenario}: greedy evaluation return, mean over seeds with 95% CI")
+    axes.set_xlabel("training episodes")
+    axes.set_ylabel("return summed over agents")
+    axes.grid(alpha=0.3)
+    axes.legend(loc="best")
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png")
+
+
+def best_gif(variant: str, runs: list[Run], out: Path) -> str:
+    """The GIF of a variant's best seed (by final return) from FINAL_EVAL_SEED; returns a line for results.md."""
+    best = max(runs, key=lambda r: r.final["return_sum"])
+    path = out / f"{variant}__best.gif"
+    try:
+        record_gif(load_policy(best.path), path, seed=FINAL_EVAL_SEED)
+    except CheckpointError as error:
+        path.unlink(missing_ok=True)  # a GIF left from an earlier report would show another policy
+        print(f"report: no GIF for {variant}: {error}", file=sys.stderr)
+        return f"- {variant}: best seed {best.config.seed}; no GIF (its run folder has no checkpoint)"
+    return f"- {variant}: best seed {best.config.seed}, [{path.name}]({path.name})"
+
+
+def format_interval(row: dict[str, Any], column: str) -> str:
+    mean, low, high = row[f"{column}_mean"], row[f"{column}_ci_low"], row[f"{column}_ci_high"]
+    return f"{mean:.2f}" if np.isnan(low) else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.1f} min" if seconds < 7200 else f"{seconds / 3600:.2f} h"
+
+
+def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[Run]], agents: list[str],
+             final_eval_episodes: int, normalization_note: str | None, gif_lines: list[str]) -> str:
+    normalized = normalization_note is not None
+    header = ["variant", "seeds", "episodes", "return (sum over agents)"]
+    if normalized:
+        header.append("normalized score")
+    header += agents + ["wall time per run"]
+    lines = [
+        f"# {scenario}: {' vs '.join(groups)}",
+        "",
+        f"Final greedy return of a run: its final policy evaluated on {final_eval_episodes} episodes starting "
+        f"from seed {FINAL_EVAL_SEED} (the same episodes for every run). Each cell: mean over seeds "
+        f"[{CONFIDENCE:.0%} CI], a percentile bootstrap of the mean over seeds ({RESAMPLES:,} resamples, "
+        f"numpy RNG seed {BOOTSTRAP_SEED}); no interval with one seed. Wall time: one run's training time "
+        f"(summed over resumed sessions; runs trained side by side share the cores).",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "---|" * len(header),
+    ]
+    for row in rows:
+        cells = [row["variant"], str(row["seeds"]), str(row["episodes"]), format_interval(row, "return_sum")]
+        if normalized:
+            cells.append(format_interval(row, "normalized_score"))
+        cells += [format_interval(row, f"return/{a}") for a in agents] + [format_duration(row["wall_time_s"])]
+        lines.append("| " + " | ".join(cells) + " |")
+    if normalized:
+        lines += ["", normalization_note]
+    lines += ["", "Learning curves: [curves.png](curves.png). GIFs of each variant's best seed:", "", *gif_lines]
+    lines += ["", "## Runs", "", "| variant | seed | final return | episodes | wall time | folder |",
+              "|---|---|---|---|---|---|"]
+    for variant, runs in groups.items():
+        for r in runs:
+            lines.append(f"| {variant} | {r.config.seed} | {r.final['return_sum']:.2f} | {int(r.episodes[-1])} "
+                         f"| {format_duration(r.wall_time_s)} | {r.path} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        for row in rows:  # an interval that one seed cannot give is left empty
+            writer.writerow({k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
+
+
+def report(run_dirs: list[Path], out: Path, final_eval_episodes: int = FINAL_EVAL_EPISODES,
+           reference: Path | None = None) -> Path:
+    """results.md, results.csv, curves.png and a GIF per variant in `out`, from existing run folders."""
+    runs = [load_run(Path(d), final_eval_episodes) for d in run_dirs]
+    check_same_environment(runs)
+    check_distinct_seeds(runs)
+    groups = {v: sorted((r for r in runs if r.variant == v), key=lambda r: r.config.seed) for v in VARIANTS}
+    groups = {v: group for v, group in groups.items() if group}
+    scenario = runs[0].config.scenario
+    agents = list(runs[0].final["return_per_agent"])
+    normalization, normalization_note = None, None
+    if reference is not None:
+        expert = load_run(Path(reference), final_eval_episodes)
+        check_same_environment([runs[0], expert])
+        random_policy = RandomPolicy(expert.config.scenario, expert.config.parallel_env_kwargs(), FINAL_EVAL_SEED)
+        random = evaluate(random_policy, final_eval_episodes, FINAL_EVAL_SEED,
+                          expert.config.env_backend).mean_sum
+        normalization = (expert.final["return_sum"], random)
+        normalization_note = (f"Normalized score: (return - random) / (reference - random), with reference = "
+                              f"{expert.final['return_sum']:.2f} ({expert.path}) and random = {random:.2f} "
+                              f"(uniformly random actions), on the same evaluation episodes.")
+    rows = [summarize(v, group, agents, normalization) for v, group in groups.items()]
+    out.mkdir(parents=True, exist_ok=True)
+    write_csv(rows, out / "results.csv")
+    plot_curves(groups, out / "curves.png", scenario)
+    gif_lines = [best_gif(v, group, out) for v, group in groups.items()]
+    text = markdown(scenario, rows, groups, agents, final_eval_episodes, normalization_note, gif_lines)
+    with atomic_path(out / "results.md") as tmp:
+        tmp.write_text(text)
+    return out / "results.md"

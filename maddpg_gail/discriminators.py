@@ -1,0 +1,146 @@
+"""MAGAIL's per-agent discriminators (Song et al. 2018) and the rewards they give.
+
+Sign convention: a discriminator returns logits where **high means expert**
+(`logits_expert_is_high`, as in the `imitation` library); D = sigmoid(logit) is the probability
+that a sample came from the demonstrations. The policy is rewarded for looking like the expert.
+
+`centralized=False` (decentralized, the default): D_i sees agent i's observation and action only.
+`centralized=True`: every D_i sees all agents' observations and actions.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maddpg_gail.config import DISCRIMINATOR_REWARDS
+from maddpg_gail.networks import mlp
+
+def discriminator_reward(logits_expert_is_high: torch.Tensor, form: str = "softplus") -> torch.Tensor:
+    """The reward for a policy sample, from its discriminator logit.
+
+    softplus: -log(1 - D) = softplus(logit), always positive (GAIL's usual choice; a survival bonus
+              that is harmless in fixed-length MPE episodes);
+    logit:    log D - log(1 - D) = logit (AIRL's form, unbiased in sign);
+    log_d:    log D = -softplus(-logit), always negative.
+    """
+    if form == "softplus":
+        return F.softplus(logits_expert_is_high)
+    if form == "logit":
+        return logits_expert_is_high
+    if form == "log_d":
+        return -F.softplus(-logits_expert_is_high)
+    raise ValueError(f"unknown discriminator reward {form!r}; choose one of: {', '.join(DISCRIMINATOR_REWARDS)}")
+
+
+def discriminator_loss(
+    expert_logits: torch.Tensor, policy_logits: torch.Tensor, label_smoothing: float = 0.0
+) -> torch.Tensor:
+    """Binary cross-entropy per agent [n_agents], expert samples labelled 1 and policy samples 0."""
+    expert_labels = torch.full_like(expert_logits, 1.0 - label_smoothing)
+    policy_labels = torch.full_like(policy_logits, label_smoothing)
+    expert_loss = F.binary_cross_entropy_with_logits(expert_logits, expert_labels, reduction="none").mean(0)
+    policy_loss = F.binary_cross_entropy_with_logits(policy_logits, policy_labels, reduction="none").mean(0)
+    return expert_loss + policy_loss
+
+
+class DiscriminatorStats(NamedTuple):
+    """Per agent [n_agents]."""
+
+    loss: torch.Tensor
+    expert_accuracy: torch.Tensor  # fraction of expert samples with logit > 0
+    policy_accuracy: torch.Tensor  # fraction of policy samples with logit < 0
+    policy_reward: torch.Tensor  # mean reward the policy samples earn
+
+
+class Discriminators(nn.Module):
+    """One discriminator per agent; `forward` gives logits [B, n_agents], high for expert-like samples."""
+
+    def __init__(self, obs_dims: list[int], action_dims: list[int], hidden_sizes: tuple[int, ...], centralized: bool):
+        super().__init__()
+        self.centralized = centralized
+        joint = sum(obs_dims) + sum(action_dims)
+        in_dims = [joint if centralized else o + a for o, a in zip(obs_dims, action_dims)]
+        self.nets = nn.ModuleList(mlp(d, hidden_sizes, 1) for d in in_dims)
+
+    def inputs(self, i: int, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
+        if self.centralized:
+            return torch.cat([*obs, *actions], dim=-1)
+        return torch.cat([obs[i], actions[i]], dim=-1)
+
+    def forward(self, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([net(self.inputs(i, obs, actions)) for i, net in enumerate(self.nets)], dim=-1)
+
+
+class DiscriminatorTrainer:
+    """Trains the discriminators on expert vs replay-buffer samples and turns them into rewards."""
+
+    def __init__(self, discriminators: Discriminators, lr: float, reward_form: str, label_smoothing: float,
+                 grad_penalty: float):
+        discriminator_reward(torch.zeros(1), reward_form)  # refuse an unknown form before training
+        self.discriminators = discriminators
+        self.optimizer = torch.optim.Adam(discriminators.parameters(), lr=lr)
+        self.reward_form = reward_form
+        self.label_smoothing = label_smoothing
+        self.grad_penalty = grad_penalty
+
+    @torch.no_grad()
+    def rewards(self, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
+        """[B, n_agents] rewards for (o, a) pairs: what replaces the environment reward."""
+        return discriminator_reward(self.discriminators(obs, actions), self.reward_form)
+
+    def update(
+        self,
+        expert: tuple[list[torch.Tensor], list[torch.Tensor]],
+        policy: tuple[list[torch.Tensor], list[torch.Tensor]],
+    ) -> DiscriminatorStats:
+        expert_logits = self.discriminators(*expert)
+        policy_logits = self.discriminators(*policy)
+        loss = discriminator_loss(expert_logits, policy_logits, self.label_smoothing)
+        if self.grad_penalty > 0:
+            loss = loss + self.grad_penalty * gradient_penalty(self.discriminators, expert, policy)
+        self.optimizer.zero_grad()
+        loss.sum().backward()
+        self.optimizer.step()
+        policy_logits = policy_logits.detach()
+        return DiscriminatorStats(
+            loss.detach(),
+            (expert_logits.detach() > 0).float().mean(0),
+            (policy_logits < 0).float().mean(0),
+            discriminator_reward(policy_logits, self.reward_form).mean(0),
+        )
+
+    def state_dict(self) -> dict:
+        return {"discriminators": self.discriminators.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.discriminators.load_state_dict(state["discriminators"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+def gradient_penalty(
+    discriminators: Discriminators,
+    expert: tuple[list[torch.Tensor], list[torch.Tensor]],
+    policy: tuple[list[torch.Tensor], list[torch.Tensor]],
+) -> torch.Tensor:
+    """(||grad D_i(x)|| - 1)^2 per agent at points between expert and policy inputs (DAC, Kostrikov et al. 2019).
+
+    It keeps the discriminators smooth, so their rewards stay informative once they separate the data.
+    """
+    size = expert[0][0].shape[0]
+    alpha = torch.rand(size, 1, device=expert[0][0].device)
+    mixed = [
+        [(alpha * e + (1 - alpha) * p).requires_grad_(True) for e, p in zip(expert_part, policy_part)]
+        for expert_part, policy_part in zip(expert, policy)
+    ]
+    obs, actions = mixed
+    logits = discriminators(obs, actions)
+    penalties = []
+    for i in range(logits.shape[1]):
+        seen = [*obs, *actions] if discriminators.centralized else [obs[i], actions[i]]
+        grads = torch.autograd.grad(logits[:, i].sum(), seen, create_graph=True)
+        penalties.append((torch.cat(grads, dim=-1).norm(dim=-1) - 1).pow(2).mean())
+    return torch.stack(penalties)

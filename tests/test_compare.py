@@ -1,0 +1,263 @@
+"""compare and report: bootstrap intervals, reports from hand-written run folders, resumed sweeps, Ray."""
+
+import csv
+import dataclasses
+import itertools
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from maddpg_gail.checkpoint import load_checkpoint
+from maddpg_gail.compare import (
+    FINAL_EVAL_SEED,
+    CompareError,
+    RandomPolicy,
+    bootstrap_ci,
+    mean_and_ci,
+    report,
+    run_state,
+)
+from maddpg_gail.config import Config
+from maddpg_gail.evaluation import evaluate
+from maddpg_gail.trainer import train
+
+ROOT = Path(__file__).resolve().parents[1]
+AGENTS = ["agent_0", "agent_1", "agent_2"]
+# tiny_config (conftest.py) as compare flags
+TINY_FLAGS = ["--episodes", "12", "--num-envs", "2", "--hidden-sizes", "16,16", "--batch-size", "32",
+              "--buffer-size", "2000", "--learning-starts", "64", "--update-every", "10", "--eval-interval", "6",
+              "--eval-episodes", "2", "--save-interval", "6", "--device", "cpu", "--final-eval-episodes", "2"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+
+
+def read_results(path: Path) -> dict[str, dict[str, str]]:
+    with path.open(newline="") as f:
+        return {row["variant"]: row for row in csv.DictReader(f)}
+
+
+# --- bootstrap intervals ----------------------------------------------------------------------
+
+
+def test_bootstrap_ci_is_the_percentile_interval_of_the_enumerated_bootstrap_distribution():
+    sample = [0.0, 1.0, 2.0, 3.0]
+    # The exact bootstrap distribution: the means of all 4**4 equally likely resamples.
+    means = np.array([np.mean(resample) for resample in itertools.product(sample, repeat=4)])
+    exact = np.quantile(means, [0.025, 0.975], method="inverted_cdf")
+    # P(mean <= 0.25) = 5/256 < 2.5% <= P(mean <= 0.5) = 15/256, and symmetrically at the top
+    assert list(exact) == [0.5, 2.5]
+    low, high = bootstrap_ci(sample)
+    assert (float(low), float(high)) == (0.5, 2.5)
+    mean, low, high = mean_and_ci(sample)
+    assert (mean, low, high) == (1.5, 0.5, 2.5)
+
+
+def test_bootstrap_ci_contains_the_mean_matches_the_normal_approximation_and_shrinks_with_more_seeds():
+    values = np.random.default_rng(1).normal(10.0, 2.0, size=400)
+    mean, low, high = mean_and_ci(values)
+    assert mean == pytest.approx(values.mean())
+    assert low < mean < high
+    half_width = 1.96 * values.std() / np.sqrt(len(values))  # the normal approximation of the same interval
+    assert low == pytest.approx(mean - half_width, abs=0.1 * half_width)
+    assert high == pytest.approx(mean + half_width, abs=0.1 * half_width)
+    widths = [float(np.subtract(*bootstrap_ci(values[:n])[::-1])) for n in (5, 20, 80, 400)]
+    assert widths == sorted(widths, reverse=True)
+    assert all(np.isnan(bootstrap_ci([3.0])))  # one seed: no interval
+
+
+def test_bootstrap_ci_of_curves_is_the_interval_at_each_point():
+    curves = np.array([[0.0, 10.0, 5.0], [1.0, 11.0, 5.0], [2.0, 13.0, 5.0], [3.0, 17.0, 5.0]])  # [seeds, points]
+    low, high = bootstrap_ci(curves)
+    for point in range(3):
+        assert (low[point], high[point]) == pytest.approx(tuple(map(float, bootstrap_ci(curves[:, point]))))
+    assert (low[2], high[2]) == (5.0, 5.0)
+
+
+# --- report from hand-written run folders -----------------------------------------------------
+
+
+def fake_run(run_dir: Path, critic: str, seed: int, final_per_agent: list[float], curve: list[float],
+             wall_time_s: float, scenario: str = "simple_spread_v3") -> None:
+    """A run folder as the trainer leaves it, less the checkpoint: config, metrics and a cached final evaluation."""
+    run_dir.mkdir(parents=True)
+    Config(scenario=scenario, critic=critic, seed=seed).save(run_dir / "config.json")
+    fields = ["episodes", "env_steps", "updates", "wall_time_s", "train_return_sum", "eval_return_sum"]
+    fields += [f"eval_return/{a}" for a in AGENTS]
+    with (run_dir / "metrics.csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(fields)
+        for i, value in enumerate(curve, 1):
+            writer.writerow([100 * i, 2500 * i, 25 * i, wall_time_s * i / len(curve), value - 5, value,
+                             *[value / 3] * 3])
+    final = {"eval_episodes": 100, "eval_seed": FINAL_EVAL_SEED, "trained_episodes": 100 * len(curve),
+             "return_sum": sum(final_per_agent), "return_per_agent": dict(zip(AGENTS, final_per_agent))}
+    (run_dir / "final_eval.json").write_text(json.dumps(final))
+
+
+FINALS = {  # variant -> seed -> final greedy return per agent
+    "maddpg": {0: [-40.0, -41.0, -39.0], 1: [-45.0, -44.0, -46.0], 2: [-50.0, -50.0, -50.0]},
+    "iddpg": {0: [-60.0, -61.0, -62.0], 1: [-55.0, -54.0, -53.0]},
+}
+CRITIC = {"maddpg": "centralized", "iddpg": "independent"}
+
+
+def fake_compare_folder(root: Path) -> Path:
+    for variant, seeds in FINALS.items():
+        for seed, final in seeds.items():
+            curve = [-200.0 + 10 * seed, -150.0, sum(final)]
+            fake_run(root / f"{variant}__s{seed}", CRITIC[variant], seed, final, curve, wall_time_s=60.0 * (seed + 1))
+    return root
+
+
+def test_report_command_builds_table_curves_from_existing_run_folders(tmp_path):
+    folder = fake_compare_folder(tmp_path / "compare")
+    cached = {p: p.stat().st_mtime_ns for p in folder.glob("*/final_eval.json")}
+    result = cli("report", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*/final_eval.json")} == cached  # not recomputed
+
+    rows = read_results(folder / "results.csv")
+    assert list(rows) == ["maddpg", "iddpg"]  # the order of the variants table
+    assert "normalized_score_mean" not in rows["maddpg"]  # no reference given
+    for variant, seeds in FINALS.items():
+        row = rows[variant]
+        sums = [sum(final) for final in seeds.values()]
+        mean, low, high = mean_and_ci(sums)
+        assert int(row["seeds"]) == len(seeds) and row["episodes"] == "300"
+        assert float(row["return_sum_mean"]) == pytest.approx(mean)
+        assert (float(row["return_sum_ci_low"]), float(row["return_sum_ci_high"])) == pytest.approx((low, high))
+        assert float(row["return/agent_1_mean"]) == pytest.approx(np.mean([f[1] for f in seeds.values()]))
+        assert float(row["wall_time_s"]) == pytest.approx(60.0 * np.mean([s + 1 for s in seeds]))
+    assert float(rows["maddpg"]["return_sum_ci_low"]) < float(rows["maddpg"]["return_sum_mean"])
+
+    markdown = (folder / "results.md").read_text()
+    assert "| maddpg | 3 | 300 | -135.00 [" in markdown and "| iddpg | 2 | 300 | -172.50 [" in markdown
+    assert "10,000 resamples" in markdown and "| iddpg | 1 | -162.00 |" in markdown
+    assert "no GIF" in markdown and not list(folder.glob("*.gif"))  # the fake runs have no checkpoint to render
+    png = (folder / "curves.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+def test_report_with_a_reference_adds_the_normalized_score(tmp_path):
+    runs = fake_compare_folder(tmp_path / "compare")
+    expert = tmp_path / "expert"
+    fake_run(expert, "centralized", 7, [-20.0, -20.0, -20.0], [-100.0, -60.0], wall_time_s=10.0)
+    report(sorted(runs.glob("maddpg__s*")), tmp_path / "out", reference=expert)
+    random = evaluate(RandomPolicy(Config(), FINAL_EVAL_SEED), 100, FINAL_EVAL_SEED).mean_sum
+    assert -1000 < random < -60  # random actions lose to the expert by far
+    scores = [(sum(final) - random) / (-60.0 - random) for final in FINALS["maddpg"].values()]
+    row = read_results(tmp_path / "out" / "results.csv")["maddpg"]
+    assert float(row["normalized_score_mean"]) == pytest.approx(np.mean(scores))
+    assert float(row["normalized_score_ci_low"]) < float(row["normalized_score_mean"]) < 1.0
+    assert "normalized score" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_report_refuses_two_runs_of_one_seed_and_runs_of_different_scenarios(tmp_path):
+    fake_run(tmp_path / "a", "centralized", 0, [-1.0] * 3, [-3.0], wall_time_s=1.0)
+    fake_run(tmp_path / "b", "centralized", 0, [-2.0] * 3, [-6.0], wall_time_s=1.0)
+    fake_run(tmp_path / "c", "centralized", 1, [-2.0] * 3, [-6.0], wall_time_s=1.0, scenario="simple_v3")
+    with pytest.raises(CompareError, match="two maddpg runs with seed 0"):
+        report([tmp_path / "a", tmp_path / "b"], tmp_path / "out")
+    with pytest.raises(CompareError, match="different environments"):
+        report([tmp_path / "a", tmp_path / "c"], tmp_path / "out")
+
+
+def test_compare_rejects_unknown_variants_and_flags_it_sets_itself():
+    unknown = cli("compare", "--variants", "maddpg,magail")
+    assert unknown.returncode == 2
+    assert unknown.stderr == "main.py compare: error: argument --variants: unknown variant 'magail'; " \
+                             "known: maddpg, iddpg\n"
+    seed = cli("compare", "--seed", "0")
+    assert seed.returncode == 2 and seed.stderr == "main.py compare: error: argument --seed: compare sets it " \
+                                                   "from --seeds\n"
+
+
+# --- sweeps -----------------------------------------------------------------------------------
+
+
+def test_rerun_of_a_half_finished_sweep_keeps_finished_runs_and_completes_the_rest(tiny_config, tmp_path):
+    out = tmp_path / "compare"
+    finished, _ = train(dataclasses.replace(tiny_config, critic="centralized", seed=0), out / "maddpg__s0")
+    partial, _ = train(dataclasses.replace(tiny_config, critic="independent", seed=0, episodes=6),
+                       out / "iddpg__s0")
+    leftover = out / "maddpg__s1"  # stopped before its first checkpoint: nothing to resume
+    leftover.mkdir()
+    (leftover / "metrics.csv").write_text("stale\n")
+    kept = {p: p.stat().st_mtime_ns for p in [finished / "checkpoints" / "checkpoint.pt", finished / "metrics.csv"]}
+
+    result = cli("compare", "--variants", "maddpg,iddpg", "--seeds", "2", *TINY_FLAGS, "--out", str(out),
+                 "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[:1] == ["maddpg__s0: kept (finished before)"]
+    assert {"iddpg__s0: resumed", "maddpg__s1: trained", "iddpg__s1: trained"} <= set(result.stdout.splitlines())
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # the finished run was not retrained
+    for name in ["maddpg__s0", "iddpg__s0", "maddpg__s1", "iddpg__s1"]:
+        assert load_checkpoint(out / name / "checkpoints" / "checkpoint.pt")["counters"]["episodes"] == 12
+        episodes = [line.split(",")[0] for line in (out / name / "metrics.csv").read_text().splitlines()]
+        assert episodes == ["episodes", "6", "12"], name
+    rows = read_results(out / "results.csv")
+    finals = [json.loads((out / f"iddpg__s{seed}" / "final_eval.json").read_text()) for seed in (0, 1)]
+    assert all(f["eval_episodes"] == 2 and f["trained_episodes"] == 12 for f in finals)
+    assert float(rows["iddpg"]["return_sum_mean"]) == pytest.approx(np.mean([f["return_sum"] for f in finals]))
+    assert (out / "maddpg__best.gif").stat().st_size > 1000 and (out / "iddpg__best.gif").stat().st_size > 1000
+    assert (out / "curves.png").is_file() and (out / "iddpg__s0" / "train.log").is_file()
+
+    with pytest.raises(CompareError, match=r"trained with other settings \(num_envs 2, not 4\)"):
+        run_state(out / "maddpg__s0", dataclasses.replace(tiny_config, num_envs=4, seed=0))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ray_sweep_runs_on_a_cluster_and_collects_the_run_folders(tmp_path):
+    pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+    port = free_port()
+    ray_dir = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    log = tmp_path / "ray_head.log"
+    with log.open("w") as log_file:
+        head = subprocess.Popen(
+            [str(Path(sys.executable).parent / "ray"), "start", "--head", "--block", f"--port={port}", "--num-cpus=1",
+             "--include-dashboard=false", f"--temp-dir={ray_dir}", "--object-store-memory=200000000"],
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,  # its own group, to stop it whole
+            env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0"},
+        )
+    try:
+        deadline = time.monotonic() + 120
+        while "Ray runtime started" not in log.read_text():
+            assert head.poll() is None and time.monotonic() < deadline, log.read_text()
+            time.sleep(0.5)
+        out = tmp_path / "compare"
+        result = cli("compare", "--variants", "iddpg", "--seeds", "1", *TINY_FLAGS, "--out", str(out),
+                     "--ray-address", f"127.0.0.1:{port}")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "iddpg__s0: trained" in result.stdout
+        run_dir = out / "iddpg__s0"
+        assert load_checkpoint(run_dir / "checkpoints" / "checkpoint.pt")["counters"]["episodes"] == 12
+        assert (run_dir / "final_eval.json").is_file() and (run_dir / "train.log").is_file()
+        assert list(run_dir.glob("events.out.tfevents.*"))
+        assert read_results(out / "results.csv")["iddpg"]["seeds"] == "1"
+        assert (out / "iddpg__best.gif").is_file()
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait()
+        shutil.rmtree(ray_dir, ignore_errors=True)
