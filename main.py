@@ -130,6 +130,7 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--discriminator-label-smoothing", type=real(0, 0.5, high_open=True), default=suppress)
     add("--bc-init", action="store_true", default=suppress, help="behaviour-clone the actors before MAGAIL")
     add("--bc-epochs", type=integer(1), default=suppress)
+    add("--bc-batch-size", type=integer(1), default=suppress)
     add("--bc-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--run-dir", type=Path, help="output folder (default runs/<scenario>__<critic>__s<seed>__<time>)")
     group = p.add_mutually_exclusive_group()

@@ -53,7 +53,8 @@ class Config:
     discriminator_grad_penalty: float = 10.0  # keeps D smooth so its reward stays informative
     discriminator_label_smoothing: float = 0.0
     bc_init: bool = False  # initialise the actors by behaviour cloning before MAGAIL
-    bc_epochs: int = 30  # epochs over the demonstrations, for bc and --bc-init
+    bc_epochs: int = 200  # epochs over the demonstrations, for bc and --bc-init
+    bc_batch_size: int = 256
     bc_lr: float = 1e-3
 
     # run

@@ -217,7 +217,7 @@ class Trainer:
     def clone_actors(self) -> list[float]:
         """Behaviour cloning of every actor on the demonstrations; the targets start from the clones."""
         cfg = self.config
-        losses = behaviour_cloning(self.learner.actors, self.expert, cfg.bc_epochs, cfg.batch_size, cfg.bc_lr)
+        losses = behaviour_cloning(self.learner.actors, self.expert, cfg.bc_epochs, cfg.bc_batch_size, cfg.bc_lr)
         self.learner.target_actors.load_state_dict(self.learner.actors.state_dict())
         return losses
 

@@ -1,0 +1,111 @@
+"""MAGAIL and behaviour cloning end to end: collect -> gail / bc -> evaluate."""
+
+import dataclasses
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from maddpg_gail import load_policy
+from maddpg_gail.checkpoint import load_checkpoint
+from maddpg_gail.demonstrations import collect, save_demonstrations
+from maddpg_gail.experts import ScriptedSpreadExpert
+from maddpg_gail.trainer import Trainer, clone, resume, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def demos_path(tmp_path) -> Path:
+    expert = ScriptedSpreadExpert({"max_cycles": 25, "continuous_actions": False})
+    demos = collect(expert, expert.scenario, expert.env_kwargs, episodes=8, seed=0)
+    path = tmp_path / "demos.npz"
+    save_demonstrations(demos, path)
+    return path
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path))
+    trainer = Trainer(config, tmp_path / "run")
+    for _ in range(60):
+        trainer.collect_step()
+    calls = []
+    original = trainer.gail.rewards
+
+    def spy(obs, actions):
+        calls.append(len(obs[0]))
+        return original(obs, actions)
+
+    trainer.gail.rewards = spy
+    stats = trainer.learn()
+    assert calls and calls[0] == config.batch_size * config.n_step  # every step of every n-step return
+    for name in ("discriminator_loss", "discriminator_expert_accuracy", "discriminator_policy_accuracy",
+                 "gail_reward", "critic_loss"):
+        assert stats[name].shape == (3,), name
+    # the environment reward stays in the buffer, for logging only: rewards from D differ from it
+    batch = trainer.buffer.sample(64, reward_fn=original)
+    env_batch = trainer.buffer.sample(64)
+    assert not torch.equal(batch.rewards, env_batch.rewards)
+
+
+def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized")
+    uninterrupted, _ = train(config, tmp_path / "uninterrupted")
+    first_half, _ = train(dataclasses.replace(config, episodes=6), tmp_path / "resumed")
+    resumed, completed = resume(first_half, episodes=12)
+    assert completed
+    a = load_checkpoint(uninterrupted / "checkpoints" / "checkpoint.pt")
+    b = load_checkpoint(resumed / "checkpoints" / "checkpoint.pt")
+    for part in ("actors", "critics"):
+        for name, tensor in a["learner"][part].items():
+            assert torch.equal(tensor, b["learner"][part][name]), name
+    for name, tensor in a["discriminators"]["discriminators"].items():
+        assert torch.equal(tensor, b["discriminators"]["discriminators"][name]), name
+
+
+def test_behaviour_cloning_imitates_the_expert(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, demos=str(demos_path), bc_epochs=100, hidden_sizes=(64, 64),
+                                 bc_batch_size=64, bc_lr=3e-3, episodes=0)
+    run_dir, losses = clone(config, tmp_path / "bc")
+    assert losses[-1] < 0.5 * losses[0]
+    policy = load_policy(run_dir)
+    assert policy.demos == str(demos_path)
+    expert = ScriptedSpreadExpert({"max_cycles": 25, "continuous_actions": False})
+    demos = collect(expert, expert.scenario, expert.env_kwargs, episodes=8, seed=0)
+    agreement = sum((policy.act_batch(demos.obs)[a] == demos.actions[a]).mean() for a in demos.agents) / 3
+    assert agreement > 0.7  # on the training states the clone mostly takes the expert's actions
+
+
+def test_collect_gail_evaluate_from_the_command_line(tmp_path):
+    demos = tmp_path / "spread.npz"
+    collected = cli("collect", "--expert", "scripted", "--episodes", "6", "--out", str(demos))
+    assert collected.returncode == 0, collected.stderr
+    run_dir = tmp_path / "gail"
+    trained = cli("--reward", "gail", "--demos", str(demos), "--episodes", "12", "--num-envs", "2",
+                  "--hidden-sizes", "16,16", "--batch-size", "32", "--buffer-size", "2000", "--learning-starts", "64",
+                  "--update-every", "10", "--eval-interval", "6", "--eval-episodes", "2", "--save-interval", "6",
+                  "--run-dir", str(run_dir))
+    assert trained.returncode == 0, trained.stderr
+    evaluated = cli("evaluate", str(run_dir), "--episodes", "4")
+    assert evaluated.returncode == 0, evaluated.stderr
+    score_line = evaluated.stdout.splitlines()[-1]
+    assert score_line.strip().startswith("normalized score") and "R_expert" in score_line and "R_random" in score_line
+    bc = cli("bc", "--demos", str(demos), "--epochs", "3", "--hidden-sizes", "16,16", "--eval-episodes", "2",
+             "--run-dir", str(tmp_path / "bc"))
+    assert bc.returncode == 0, bc.stderr
+    assert "normalized score" in cli("evaluate", str(tmp_path / "bc"), "--episodes", "4").stdout
+
+
+def test_gail_without_demos_is_a_usage_error(tmp_path):
+    result = cli("--reward", "gail", "--episodes", "10", "--run-dir", str(tmp_path / "run"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == ["main.py: error: argument --reward gail: needs --demos "
+                                                  "DATASET.npz (e.g. from `main.py collect`)"]
+    assert not (tmp_path / "run").exists()
