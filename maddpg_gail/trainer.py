@@ -96,13 +96,18 @@ class StopRequest:
 class MetricsCsv:
     """metrics.csv: one row per evaluation, readable by any script."""
 
-    def __init__(self, path: Path, agents: list[str]):
+    def __init__(self, path: Path, agents: list[str], episodes_done: int):
         self.path = path
         self.fields = ["episodes", "env_steps", "updates", "wall_time_s", "train_return_sum", "eval_return_sum"]
         self.fields += [f"eval_return/{a}" for a in agents]
-        if not path.exists():
-            with path.open("w", newline="") as f:
-                csv.writer(f).writerow(self.fields)
+        rows = []
+        if path.exists():  # a resumed run: rows written after its checkpoint (a kill -9) are written again
+            with path.open(newline="") as f:
+                rows = [r for r in csv.DictReader(f) if int(r["episodes"]) <= episodes_done]
+        with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, self.fields)
+            writer.writeheader()
+            writer.writerows(rows)
 
     def append(self, row: dict) -> None:
         with self.path.open("a", newline="") as f:
@@ -239,7 +244,7 @@ class Trainer:
         (self.run_dir / "gifs").mkdir(exist_ok=True)
         with atomic_path(self.run_dir / "config.json") as tmp:  # a kill mid-write must not cost the run its config
             self.config.save(tmp)
-        return SummaryWriter(str(self.run_dir)), MetricsCsv(self.run_dir / "metrics.csv", self.agents)
+        return SummaryWriter(str(self.run_dir)), MetricsCsv(self.run_dir / "metrics.csv", self.agents, self.counters.episodes)
 
     def train(self) -> bool:
         """Train until `config.episodes`; returns False when stopped early by a signal (checkpoint written)."""

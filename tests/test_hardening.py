@@ -20,7 +20,7 @@ from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import CheckpointError, WriteError, load_checkpoint
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import record_gif
-from maddpg_gail.trainer import NonFiniteError, Trainer, train
+from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = Config(num_envs=2, hidden_sizes=(16, 16), batch_size=32, buffer_size=2000, learning_starts=64,
@@ -295,6 +295,16 @@ def test_kill_9_mid_run_resumes_from_the_last_checkpoint(reference_run, tmp_path
     resumed = cli("--resume", str(run_dir))
     assert resumed.returncode == 0, resumed.stderr
     assert_same_training(reference_run, run_dir)  # lost only the episodes after the checkpoint, then redid them
+    episodes = [row.split(",")[0] for row in (run_dir / "metrics.csv").read_text().splitlines()[1:]]
+    assert episodes == [row.split(",")[0] for row in (reference_run / "metrics.csv").read_text().splitlines()[1:]]
+
+
+def test_metrics_rows_written_after_the_checkpoint_are_dropped_on_resume(tmp_path):
+    path = tmp_path / "metrics.csv"
+    header = "episodes,env_steps,updates,wall_time_s,train_return_sum,eval_return_sum,eval_return/a"
+    path.write_text("\n".join([header, "10,1,1,1,-5,-5,-5", "20,2,2,2,-4,-4,-4", "30,3,3,3,-3,-3,-3"]) + "\n")
+    MetricsCsv(path, ["a"], episodes_done=20)
+    assert [row.split(",")[0] for row in path.read_text().splitlines()] == ["episodes", "10", "20"]
 
 
 # --- NaN and inf ----------------------------------------------------------------------------------------
