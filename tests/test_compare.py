@@ -21,14 +21,13 @@ from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.compare import (
     FINAL_EVAL_SEED,
     CompareError,
-    RandomPolicy,
     bootstrap_ci,
     mean_and_ci,
     report,
     run_state,
 )
 from maddpg_gail.config import Config
-from maddpg_gail.evaluation import evaluate
+from maddpg_gail.evaluation import RandomPolicy, evaluate
 from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -156,7 +155,7 @@ def test_report_with_a_reference_adds_the_normalized_score(tmp_path):
     expert = tmp_path / "expert"
     fake_run(expert, "centralized", 7, [-20.0, -20.0, -20.0], [-100.0, -60.0], wall_time_s=10.0)
     report(sorted(runs.glob("maddpg__s*")), tmp_path / "out", reference=expert)
-    random = evaluate(RandomPolicy(Config(), FINAL_EVAL_SEED), 100, FINAL_EVAL_SEED).mean_sum
+    random = evaluate(RandomPolicy(Config().scenario, Config().parallel_env_kwargs(), FINAL_EVAL_SEED), 100, FINAL_EVAL_SEED).mean_sum
     assert -1000 < random < -60  # random actions lose to the expert by far
     scores = [(sum(final) - random) / (-60.0 - random) for final in FINALS["maddpg"].values()]
     row = read_results(tmp_path / "out" / "results.csv")["maddpg"]
