@@ -1,8 +1,9 @@
 """A circular replay buffer of joint transitions, stored as one flat tensor on the training device.
 
-A row holds every agent's observation, action (one-hot for discrete), reward and next
-observation, plus the `terminated` and `truncated` flags. Keeping a row in one tensor makes a
-sample one gather instead of one per agent and field.
+A row holds every agent's observation, action (one-hot for discrete) and next observation, then
+the rewards and the `terminated` and `truncated` flags. Keeping a row in one tensor makes a
+sample a few gathers instead of one per agent and field; keeping rewards and flags side by side
+lets an n-step return read them in one.
 
 Each `add` writes one step of K envs, so the next step of the env that wrote row i is row i + K.
 That lets `sample` build n-step returns from stored 1-step transitions, stopping at episode ends
@@ -50,13 +51,12 @@ class ReplayBuffer:
         self.gamma = gamma
         self.device = device
         self.n_agents = len(obs_dims)
-        # column widths in row order: obs per agent, actions per agent, rewards, next obs per agent, flags
-        self._widths = [*obs_dims, *action_dims, self.n_agents, *obs_dims, 1, 1]
-        ends = np.cumsum(self._widths)
-        self._rewards = slice(ends[2 * self.n_agents] - self.n_agents, ends[2 * self.n_agents])
-        self._next_obs_start = int(ends[2 * self.n_agents])
-        self._episode_end = slice(ends[-2] - 1, ends[-1])  # terminated and truncated
-        self.storage = torch.zeros(self.capacity, int(ends[-1]), dtype=torch.float32, device=device)
+        # column widths in row order: obs per agent, actions per agent, next obs per agent, rewards, flags
+        self._widths = [*obs_dims, *action_dims, *obs_dims, self.n_agents, 1, 1]
+        width = sum(self._widths)
+        self._next_obs_start = sum(obs_dims) + sum(action_dims)
+        self._rewards_start = width - self.n_agents - 2  # rewards, then terminated and truncated
+        self.storage = torch.zeros(self.capacity, width, dtype=torch.float32, device=device)
         self.pos = 0
         self.size = 0
         self.generator = torch.Generator(device=device)
@@ -76,7 +76,7 @@ class ReplayBuffer:
     ) -> None:
         """Add one step of the K envs: per-agent arrays [K, ...], rewards [K, n_agents], flags [K]."""
         flags = np.stack([terminated, truncated], axis=1)
-        rows = np.concatenate([*obs, *actions, rewards, *next_obs, flags], axis=1, dtype=np.float32)
+        rows = np.concatenate([*obs, *actions, *next_obs, rewards, flags], axis=1, dtype=np.float32)
         if rows.shape[0] != self.num_envs:
             raise ValueError(f"expected one step of {self.num_envs} envs, got {rows.shape[0]} rows")
         self.storage[self.pos : self.pos + self.num_envs] = torch.from_numpy(rows).to(self.device)
@@ -93,39 +93,44 @@ class ReplayBuffer:
         if self.n_step == 1:
             rows = self.storage[start]
             discount = torch.full((batch_size,), self.gamma, device=self.device)
-            rewards = rows[:, self._rewards] if reward_fn is None else reward_fn(*self._obs_and_actions(rows))
+            if reward_fn is None:
+                rewards = rows[:, self._rewards_start : -2]
+            else:
+                rewards = reward_fn(*self._obs_and_actions(rows))
             return self._batch(rows, rewards, discount)
         steps = torch.arange(self.n_step, device=self.device)
         index = (start[:, None] + steps * self.num_envs) % self.capacity  # [B, n]: the same env's next steps
         # A step counts if it has been written after the start row and no episode ended before it.
         rows_until_newest = (self.pos - start - 1) % self.capacity + 1
         written = steps * self.num_envs < rows_until_newest[:, None]
-        ended = self.storage[index, self._episode_end].sum(dim=-1) > 0
+        rewards_and_flags = self.storage[index, self._rewards_start :]  # [B, n, n_agents + 2]
+        ended = rewards_and_flags[..., -2:].sum(dim=-1) > 0
         ended_before = (ended.cumsum(dim=1) - ended.long()) > 0
         counts = written & ~ended_before  # [B, n]: True for the first m steps
         m = counts.sum(dim=1)
         weights = self.gamma ** steps * counts  # [B, n]
         if reward_fn is None:
-            step_rewards = self.storage[index, self._rewards]
+            step_rewards = rewards_and_flags[..., :-2]
         else:
             step_rows = self.storage[index.flatten(), : self._next_obs_start]
             step_rewards = reward_fn(*self._obs_and_actions(step_rows)).view(batch_size, self.n_step, -1)
         rewards = (step_rewards * weights[..., None]).sum(dim=1)
-        last = self.storage[index[torch.arange(batch_size, device=self.device), m - 1]]
-        first = self.storage[start]
+        last = index[torch.arange(batch_size, device=self.device), m - 1]
         # obs and actions from the first step; next obs and flags from the m-th (rewards are replaced)
-        rows = torch.cat([first[:, : self._next_obs_start], last[:, self._next_obs_start :]], dim=1)
+        rows = torch.cat(
+            [self.storage[start, : self._next_obs_start], self.storage[last, self._next_obs_start :]], dim=1
+        )
         return self._batch(rows, rewards, self.gamma ** m.float())
 
     def _obs_and_actions(self, rows: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         n = self.n_agents
-        columns = rows[:, : self._next_obs_start].split(self._widths[: 2 * n + 1], dim=1)
+        columns = rows[:, : self._next_obs_start].split(self._widths[: 2 * n], dim=1)
         return list(columns[:n]), list(columns[n : 2 * n])
 
     def _batch(self, rows: torch.Tensor, rewards: torch.Tensor, discount: torch.Tensor) -> Batch:
         columns = list(rows.split(self._widths, dim=1))
         n = self.n_agents
-        obs, actions, next_obs = columns[:n], columns[n : 2 * n], columns[2 * n + 1 : 3 * n + 1]
+        obs, actions, next_obs = columns[:n], columns[n : 2 * n], columns[2 * n : 3 * n]
         return Batch(obs, actions, rewards, next_obs, columns[-2].squeeze(1), discount)
 
     def state_dict(self) -> dict:

@@ -3,9 +3,15 @@
     sweep(config, variants, seeds, out, ...)   out/<variant>__s<seed>/, each a normal run folder
     report(run_dirs, out, ...)                 out/results.md, results.csv, curves.png, <variant>__best.gif
 
+Variants: maddpg and iddpg learn from the environment's reward; magail and magail-centralized from
+discriminators of expert demonstrations (decentralized or centralized D); bc clones the expert's actions
+without any episode of reinforcement learning. The imitation variants need `config.demos`.
+
 A run's final greedy return is its final policy evaluated once on `final_eval_episodes` episodes that
 start from FINAL_EVAL_SEED (the same episodes for every run, so variants meet identical starts), cached
 in the run folder as final_eval.json. Intervals are percentile bootstrap intervals of the mean over seeds.
+The normalized score scales returns so that random actions score 0 and a reference 1: a reference run's
+final return, or else R_expert, the mean return of the episodes of the demonstrations the runs learned from.
 """
 
 from __future__ import annotations
@@ -35,13 +41,33 @@ import torch
 from maddpg_gail import trainer
 from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, load_checkpoint
 from maddpg_gail.config import Config
+from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
 from maddpg_gail.policy import load_policy
 
-# The one table of variants: each name is a set of Config overrides (the imitation variants join later).
-VARIANTS: dict[str, dict[str, Any]] = {
-    "maddpg": {"critic": "centralized"},
-    "iddpg": {"critic": "independent"},
+
+@dataclass(frozen=True)
+class Variant:
+    """A named way to train: the Config fields that define it, and what it needs."""
+
+    overrides: dict[str, Any]
+    needs_demos: bool = False
+
+    @property
+    def cloning(self) -> bool:
+        """Behaviour cloning (`trainer.clone`): the actors learn from the demonstrations in no episodes at all."""
+        return self.overrides.get("episodes") == 0
+
+
+# The one table of variants; its order is the order of the results table and the curves' colors.
+VARIANTS: dict[str, Variant] = {
+    "maddpg": Variant({"critic": "centralized", "reward": "env"}),
+    "iddpg": Variant({"critic": "independent", "reward": "env"}),
+    "magail": Variant({"critic": "centralized", "reward": "gail", "discriminator": "decentralized"},
+                      needs_demos=True),
+    "magail-centralized": Variant({"critic": "centralized", "reward": "gail", "discriminator": "centralized"},
+                                  needs_demos=True),
+    "bc": Variant({"episodes": 0}, needs_demos=True),
 }
 
 FINAL_EVAL_NAME = "final_eval.json"
@@ -98,12 +124,24 @@ def run_name(variant: str, seed: int) -> str:
 
 
 def variant_config(base: Config, variant: str, seed: int) -> Config:
-    return dataclasses.replace(base, **VARIANTS[variant], seed=seed)
+    return dataclasses.replace(base, **VARIANTS[variant].overrides, seed=seed)
+
+
+def needing_demos(variants: Iterable[str]) -> list[str]:
+    return [name for name in variants if VARIANTS[name].needs_demos]
 
 
 def variant_of(config: Config, run_dir: Path) -> str:
+    """The variant a run's config belongs to.
+
+    A run of no episodes is behaviour cloning whatever its other fields (its reward and critic are the
+    defaults, which would read as maddpg); any other run is the variant whose overrides it has, so a
+    MADDPG run with --bc-init or with demonstrations at hand is still maddpg.
+    """
     values = config.to_dict()
-    matches = [name for name, overrides in VARIANTS.items() if all(values[k] == v for k, v in overrides.items())]
+    matches = [name for name, variant in VARIANTS.items()
+               if variant.cloning == (config.episodes == 0)
+               and all(values[k] == v for k, v in variant.overrides.items())]
     if len(matches) != 1:
         raise CompareError(f"{run_dir}: its config matches {len(matches)} of the variants {', '.join(VARIANTS)}")
     return matches[0]
@@ -198,6 +236,7 @@ def run_state(run_dir: Path, config: Config) -> str:
     """"missing", "partial" (resumable from its checkpoint) or "finished" for a sweep's run folder.
 
     A folder trained with other settings is an error: resuming or replacing it would mix two experiments.
+    A behaviour-cloning run (0 episodes) saves its checkpoint last, so it is finished or missing, never partial.
     """
     checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
     if not checkpoint.is_file():
@@ -254,6 +293,7 @@ def _init_pool_worker() -> None:
 def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_episodes: int) -> bool:
     """Train (or resume) one run to its episodes, then evaluate its final policy; runs in a worker.
 
+    A run of 0 episodes is behaviour cloning: a few seconds, not interrupted (a signal stops what follows it).
     Returns False when a signal stopped it early (its checkpoint is then saved).
     """
     global _stop_requested
@@ -265,7 +305,10 @@ def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_e
         shutil.rmtree(run_dir, ignore_errors=True)
     run_dir.mkdir(parents=True, exist_ok=True)
     with output_to(run_dir / LOG_NAME):
-        if partial:
+        if config.episodes == 0:
+            trainer.clone(config, run_dir)
+            completed = True
+        elif partial:
             _, completed = trainer.resume(run_dir, config.episodes)
         else:
             _, completed = trainer.train(config, run_dir)
@@ -418,6 +461,8 @@ def sweep(base: Config, variants: list[str], seeds: Iterable[int], out: Path, wo
     checkpoint, missing ones start: rerunning an interrupted sweep with the same `out` completes it.
     Outcomes: kept, trained, resumed, interrupted, failed.
     """
+    if base.demos is None and needing_demos(variants):
+        raise CompareError(f"{', '.join(needing_demos(variants))} need expert demonstrations (config.demos)")
     outcomes: dict[str, str] = {}
     pending: dict[str, tuple[Config, bool]] = {}
     for variant in variants:
@@ -497,6 +542,11 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, scenario: str) -> None
         low, high = bootstrap_ci(curves)
         color = f"C{list(VARIANTS).index(variant)}"  # a variant keeps its color across reports
         seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
+        if VARIANTS[variant].cloning:  # one evaluation, at 0 episodes: a level across the plot, not a curve
+            axes.axhline(curves.mean(), color=color, linewidth=2, linestyle="--", label=f"{variant} ({seeds})")
+            if not np.isnan(low[0]):
+                axes.axhspan(low[0], high[0], color=color, alpha=0.2, linewidth=0)
+            continue
         axes.plot(grid, curves.mean(axis=0), color=color, linewidth=2, label=f"{variant} ({seeds})")
         axes.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
     axes.set_title(f"{scenario}: greedy evaluation return, mean over seeds with 95% CI")
@@ -577,9 +627,54 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
             writer.writerow({k: "" if isinstance(v, float) and np.isnan(v) else v for k, v in row.items()})
 
 
+def random_return(config: Config, episodes: int) -> float:
+    """Uniformly random actions on the final evaluation's episodes: the zero of the normalized score."""
+    policy = RandomPolicy(config.scenario, config.parallel_env_kwargs(), FINAL_EVAL_SEED)
+    return evaluate(policy, episodes, FINAL_EVAL_SEED, config.env_backend).mean_sum
+
+
+def find_normalization(runs: list[Run], final_eval_episodes: int, reference: Path | None,
+                       demos: Path | str | None) -> tuple[tuple[float, float], str] | None:
+    """(reference return, random return) and the line of results.md that says where they came from.
+
+    The reference is the final return of the run `reference` when given; else R_expert, the mean over the
+    episodes of the demonstrations of their return summed over agents: those of `demos`, or the ones every
+    run was trained with. None when there is no reference.
+    """
+    config = runs[0].config
+    if reference is not None:
+        expert = load_run(Path(reference), final_eval_episodes)
+        check_same_environment([runs[0], expert])
+        reference_return, source = expert.final["return_sum"], f"the final return of the run {expert.path}"
+    else:
+        dataset, shared = demos, {r.config.demos for r in runs}
+        if dataset is None and len(shared) == 1:
+            dataset = shared.pop()  # None when the runs learned from no demonstrations
+        if dataset is None:
+            return None
+        try:
+            expert_demos = load_demonstrations(Path(dataset), config.scenario, config.parallel_env_kwargs())
+        except DemonstrationsError as error:
+            if demos is not None:  # asked for: an error; found in the runs' configs, it may have moved since
+                raise CompareError(f"demonstrations for the normalized score: {error}") from None
+            print(f"report: no normalized score: the runs' demonstrations do not load ({error})", file=sys.stderr)
+            return None
+        episode_returns = expert_demos.episode_returns().sum(axis=1)
+        reference_return = float(episode_returns.mean())
+        source = f"R_expert, the mean return of the {len(episode_returns)} expert episodes in {dataset}"
+    random = random_return(config, final_eval_episodes)
+    note = (f"Normalized score: (return - random) / (reference - random), with reference = {reference_return:.2f} "
+            f"({source}) and random = {random:.2f} (uniformly random actions), on the same evaluation episodes.")
+    return (reference_return, random), note
+
+
 def report(run_dirs: list[Path], out: Path, final_eval_episodes: int = FINAL_EVAL_EPISODES,
-           reference: Path | None = None) -> Path:
-    """results.md, results.csv, curves.png and a GIF per variant in `out`, from existing run folders."""
+           reference: Path | None = None, demos: Path | str | None = None) -> Path:
+    """results.md, results.csv, curves.png and a GIF per variant in `out`, from existing run folders.
+
+    A normalized score column comes with a reference run, or with demonstrations (`demos`, or the dataset
+    all the runs were trained with); the reference run wins when there are both.
+    """
     runs = [load_run(Path(d), final_eval_episodes) for d in run_dirs]
     check_same_environment(runs)
     check_distinct_seeds(runs)
@@ -587,17 +682,8 @@ def report(run_dirs: list[Path], out: Path, final_eval_episodes: int = FINAL_EVA
     groups = {v: group for v, group in groups.items() if group}
     scenario = runs[0].config.scenario
     agents = list(runs[0].final["return_per_agent"])
-    normalization, normalization_note = None, None
-    if reference is not None:
-        expert = load_run(Path(reference), final_eval_episodes)
-        check_same_environment([runs[0], expert])
-        random_policy = RandomPolicy(expert.config.scenario, expert.config.parallel_env_kwargs(), FINAL_EVAL_SEED)
-        random = evaluate(random_policy, final_eval_episodes, FINAL_EVAL_SEED,
-                          expert.config.env_backend).mean_sum
-        normalization = (expert.final["return_sum"], random)
-        normalization_note = (f"Normalized score: (return - random) / (reference - random), with reference = "
-                              f"{expert.final['return_sum']:.2f} ({expert.path}) and random = {random:.2f} "
-                              f"(uniformly random actions), on the same evaluation episodes.")
+    normalization, normalization_note = (find_normalization(runs, final_eval_episodes, reference, demos)
+                                         or (None, None))
     rows = [summarize(v, group, agents, normalization) for v, group in groups.items()]
     out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, out / "results.csv")

@@ -22,7 +22,7 @@ class Config:
     env_kwargs: dict[str, Any] = field(default_factory=dict)  # the scenario's own options, e.g. {"N": 4}
     max_cycles: int = 25
     continuous_actions: bool = False
-    num_envs: int = 8
+    num_envs: int = 32
     env_backend: str = "batched"  # bit-identical to mpe2 (tests/test_batched_equivalence.py), ~100x faster
 
     # algorithm
@@ -33,7 +33,7 @@ class Config:
     gamma: float = 0.95
     n_step: int = 3  # critic targets from n-step returns (cut at episode ends)
     tau: float = 0.01
-    batch_size: int = 1024
+    batch_size: int = 512
     buffer_size: int = 1_000_000
     grad_clip: float = 0.5
     logits_regularization: float = 1e-3  # keeps discrete logits (continuous pre-activations) from drifting

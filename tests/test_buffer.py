@@ -46,7 +46,7 @@ def test_wrap_around_overwrites_the_oldest_rows():
     for step in range(5):  # 10 rows into 8: rows 8 and 9 wrap to positions 0 and 1
         buffer.add(*transitions(2, 2 * step))
     assert len(buffer) == 8 and buffer.pos == 2
-    stored = buffer.storage[:, sum(OBS_DIMS) + sum(ACTION_DIMS)].tolist()  # first reward column = id
+    stored = buffer.storage[:, 2 * sum(OBS_DIMS) + sum(ACTION_DIMS)].tolist()  # first reward column = id
     assert stored == [8, 9, 2, 3, 4, 5, 6, 7]
     ids = set(buffer.sample(500).rewards[:, 0].tolist())
     assert ids == set(range(2, 10))

@@ -1,4 +1,5 @@
-"""compare and report: bootstrap intervals, reports from hand-written run folders, resumed sweeps, Ray."""
+"""compare and report: variants, bootstrap intervals, reports from hand-written run folders, normalized scores,
+resumed sweeps, imitation sweeps, Ray."""
 
 import csv
 import dataclasses
@@ -20,14 +21,20 @@ import pytest
 from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.compare import (
     FINAL_EVAL_SEED,
+    VARIANTS,
     CompareError,
     bootstrap_ci,
+    find_runs,
     mean_and_ci,
     report,
     run_state,
+    variant_config,
+    variant_of,
 )
 from maddpg_gail.config import Config
+from maddpg_gail.demonstrations import collect, save_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate
+from maddpg_gail.experts import ScriptedSpreadExpert
 from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,6 +53,47 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 def read_results(path: Path) -> dict[str, dict[str, str]]:
     with path.open(newline="") as f:
         return {row["variant"]: row for row in csv.DictReader(f)}
+
+
+@pytest.fixture(scope="module")
+def demos_path(tmp_path_factory) -> Path:
+    """A few episodes of the scripted simple_spread_v3 expert."""
+    expert = ScriptedSpreadExpert({"max_cycles": 25, "continuous_actions": False})
+    path = tmp_path_factory.mktemp("demos") / "demos.npz"
+    save_demonstrations(collect(expert, expert.scenario, expert.env_kwargs, episodes=8, seed=0), path)
+    return path
+
+
+def expert_return(demos_path: Path) -> float:
+    """R_expert straight from the file: all rewards of all agents over the number of episodes."""
+    with np.load(demos_path) as archive:
+        total = sum(archive[key].astype(float).sum() for key in archive.files if key.startswith("rew/"))
+        return total / len(np.unique(archive["episode_id"]))
+
+
+def random_return() -> float:
+    """Random actions on the final evaluation's 100 episodes, the zero of the normalized score."""
+    config = Config()
+    return evaluate(RandomPolicy(config.scenario, config.parallel_env_kwargs(), FINAL_EVAL_SEED), 100,
+                    FINAL_EVAL_SEED).mean_sum
+
+
+# --- variants ---------------------------------------------------------------------------------
+
+
+def test_every_variants_config_reads_back_as_that_variant():
+    base = Config(demos="demos.npz")
+    for name in VARIANTS:
+        assert variant_of(variant_config(base, name, seed=3), Path(name)) == name
+    assert variant_config(base, "bc", 0).episodes == 0
+    assert variant_config(base, "magail-centralized", 0).discriminator == "centralized"
+    # Demonstrations used otherwise than as the reward leave a run what it is.
+    assert variant_of(Config(demos="demos.npz", bc_init=True), Path("run")) == "maddpg"
+    assert variant_of(Config(demos="demos.npz", discriminator="centralized"), Path("run")) == "maddpg"
+    # A run of `main.py bc`: no episodes, whatever its critic
+    assert variant_of(Config(demos="demos.npz", episodes=0, critic="independent"), Path("run")) == "bc"
+    with pytest.raises(CompareError, match="run: its config matches 0 of the variants"):
+        variant_of(Config(critic="independent", reward="gail", demos="demos.npz"), Path("run"))
 
 
 # --- bootstrap intervals ----------------------------------------------------------------------
@@ -89,19 +137,23 @@ def test_bootstrap_ci_of_curves_is_the_interval_at_each_point():
 
 
 def fake_run(run_dir: Path, critic: str, seed: int, final_per_agent: list[float], curve: list[float],
-             wall_time_s: float, scenario: str = "simple_spread_v3") -> None:
-    """A run folder as the trainer leaves it, less the checkpoint: config, metrics and a cached final evaluation."""
+             wall_time_s: float, scenario: str = "simple_spread_v3", **config: object) -> None:
+    """A run folder as the trainer leaves it, less the checkpoint: config, metrics and a cached final evaluation.
+
+    The curve is evaluated every 100 episodes; a behaviour-cloning run (episodes=0) has one point, at 0.
+    """
     run_dir.mkdir(parents=True)
-    Config(scenario=scenario, critic=critic, seed=seed).save(run_dir / "config.json")
+    Config(scenario=scenario, critic=critic, seed=seed, **config).save(run_dir / "config.json")
+    evaluated_at = [0] if config.get("episodes") == 0 else [100 * i for i in range(1, len(curve) + 1)]
     fields = ["episodes", "env_steps", "updates", "wall_time_s", "train_return_sum", "eval_return_sum"]
     fields += [f"eval_return/{a}" for a in AGENTS]
     with (run_dir / "metrics.csv").open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(fields)
-        for i, value in enumerate(curve, 1):
-            writer.writerow([100 * i, 2500 * i, 25 * i, wall_time_s * i / len(curve), value - 5, value,
+        for i, (episodes, value) in enumerate(zip(evaluated_at, curve), 1):
+            writer.writerow([episodes, 25 * episodes, episodes // 4, wall_time_s * i / len(curve), value - 5, value,
                              *[value / 3] * 3])
-    final = {"eval_episodes": 100, "eval_seed": FINAL_EVAL_SEED, "trained_episodes": 100 * len(curve),
+    final = {"eval_episodes": 100, "eval_seed": FINAL_EVAL_SEED, "trained_episodes": evaluated_at[-1],
              "return_sum": sum(final_per_agent), "return_per_agent": dict(zip(AGENTS, final_per_agent))}
     (run_dir / "final_eval.json").write_text(json.dumps(final))
 
@@ -155,13 +207,73 @@ def test_report_with_a_reference_adds_the_normalized_score(tmp_path):
     expert = tmp_path / "expert"
     fake_run(expert, "centralized", 7, [-20.0, -20.0, -20.0], [-100.0, -60.0], wall_time_s=10.0)
     report(sorted(runs.glob("maddpg__s*")), tmp_path / "out", reference=expert)
-    random = evaluate(RandomPolicy(Config().scenario, Config().parallel_env_kwargs(), FINAL_EVAL_SEED), 100, FINAL_EVAL_SEED).mean_sum
+    random = random_return()
     assert -1000 < random < -60  # random actions lose to the expert by far
     scores = [(sum(final) - random) / (-60.0 - random) for final in FINALS["maddpg"].values()]
     row = read_results(tmp_path / "out" / "results.csv")["maddpg"]
     assert float(row["normalized_score_mean"]) == pytest.approx(np.mean(scores))
     assert float(row["normalized_score_ci_low"]) < float(row["normalized_score_mean"]) < 1.0
     assert "normalized score" in (tmp_path / "out" / "results.md").read_text()
+
+
+IMITATION_FINALS = {  # variant -> seed -> final greedy return per agent
+    "magail": {0: [-30.0, -31.0, -29.0], 1: [-35.0, -34.0, -36.0]},
+    "magail-centralized": {0: [-28.0, -27.0, -29.0]},
+    "bc": {0: [-25.0, -26.0, -24.0], 1: [-33.0, -33.0, -33.0]},
+}
+IMITATION_CONFIG = {  # variant -> the config fields that make it
+    "magail": {"reward": "gail"},
+    "magail-centralized": {"reward": "gail", "discriminator": "centralized"},
+    "bc": {"episodes": 0},
+}
+
+
+def test_report_of_runs_trained_on_demonstrations_scores_them_against_the_expert(demos_path, tmp_path):
+    for variant, seeds in IMITATION_FINALS.items():
+        for seed, final in seeds.items():
+            curve = [sum(final)] if variant == "bc" else [-150.0, sum(final)]
+            fake_run(tmp_path / "runs" / f"{variant}__s{seed}", "centralized", seed, final, curve, wall_time_s=10.0,
+                     demos=str(demos_path), **IMITATION_CONFIG[variant])
+    report(find_runs([tmp_path / "runs"]), tmp_path / "out")  # no reference given: the runs' dataset is one
+
+    expert, random = expert_return(demos_path), random_return()
+    assert random < expert  # the scripted expert beats random actions
+    rows = read_results(tmp_path / "out" / "results.csv")
+    assert list(rows) == ["magail", "magail-centralized", "bc"]
+    for variant, seeds in IMITATION_FINALS.items():
+        scores = [(sum(final) - random) / (expert - random) for final in seeds.values()]
+        assert float(rows[variant]["normalized_score_mean"]) == pytest.approx(np.mean(scores), rel=1e-6), variant
+    assert rows["bc"]["episodes"] == "0" and rows["magail"]["episodes"] == "200"
+    markdown = (tmp_path / "out" / "results.md").read_text()
+    assert "| variant | seeds | episodes | return (sum over agents) | normalized score |" in markdown
+    assert f"reference = {expert:.2f} (R_expert, the mean return of the 8 expert episodes in {demos_path})" in markdown
+    assert f"random = {random:.2f}" in markdown
+    assert "| bc | 2 | 0 | -87.00 [" in markdown
+
+
+def test_report_takes_demonstrations_given_to_it_and_prefers_a_reference_run(demos_path, tmp_path):
+    maddpg_runs = sorted(fake_compare_folder(tmp_path / "compare").glob("maddpg__s*"))  # trained without demos
+    report(maddpg_runs, tmp_path / "plain")
+    assert "normalized_score_mean" not in read_results(tmp_path / "plain" / "results.csv")["maddpg"]
+
+    report(maddpg_runs, tmp_path / "demos", demos=demos_path)
+    expert, random = expert_return(demos_path), random_return()
+    scores = [(sum(final) - random) / (expert - random) for final in FINALS["maddpg"].values()]
+    row = read_results(tmp_path / "demos" / "results.csv")["maddpg"]
+    assert float(row["normalized_score_mean"]) == pytest.approx(np.mean(scores), rel=1e-6)
+    assert "R_expert" in (tmp_path / "demos" / "results.md").read_text()
+
+    reference = tmp_path / "expert"
+    fake_run(reference, "centralized", 7, [-20.0, -20.0, -20.0], [-100.0, -60.0], wall_time_s=10.0)
+    report(maddpg_runs, tmp_path / "both", reference=reference, demos=demos_path)
+    scores = [(sum(final) - random) / (-60.0 - random) for final in FINALS["maddpg"].values()]
+    row = read_results(tmp_path / "both" / "results.csv")["maddpg"]
+    assert float(row["normalized_score_mean"]) == pytest.approx(np.mean(scores))
+    markdown = (tmp_path / "both" / "results.md").read_text()
+    assert f"(the final return of the run {reference})" in markdown and "R_expert" not in markdown
+
+    with pytest.raises(CompareError, match="no demonstrations file there"):
+        report(maddpg_runs, tmp_path / "missing", demos=tmp_path / "missing.npz")
 
 
 def test_report_refuses_two_runs_of_one_seed_and_runs_of_different_scenarios(tmp_path):
@@ -175,13 +287,21 @@ def test_report_refuses_two_runs_of_one_seed_and_runs_of_different_scenarios(tmp
 
 
 def test_compare_rejects_unknown_variants_and_flags_it_sets_itself():
-    unknown = cli("compare", "--variants", "maddpg,magail")
+    unknown = cli("compare", "--variants", "maddpg,gail")
     assert unknown.returncode == 2
-    assert unknown.stderr == "main.py compare: error: argument --variants: unknown variant 'magail'; " \
-                             "known: maddpg, iddpg\n"
+    assert unknown.stderr == "main.py compare: error: argument --variants: unknown variant 'gail'; " \
+                             "known: maddpg, iddpg, magail, magail-centralized, bc\n"
     seed = cli("compare", "--seed", "0")
     assert seed.returncode == 2 and seed.stderr == "main.py compare: error: argument --seed: compare sets it " \
                                                    "from --seeds\n"
+
+
+def test_compare_of_imitation_variants_without_demos_is_a_usage_error(tmp_path):
+    result = cli("compare", "--variants", "maddpg,magail,bc", "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr == "main.py compare: error: argument --variants: magail, bc need --demos DATASET.npz " \
+                            "(e.g. from `main.py collect`)\n"
+    assert not (tmp_path / "out").exists()
 
 
 # --- sweeps -----------------------------------------------------------------------------------
@@ -216,6 +336,26 @@ def test_rerun_of_a_half_finished_sweep_keeps_finished_runs_and_completes_the_re
 
     with pytest.raises(CompareError, match=r"trained with other settings \(num_envs 2, not 4\)"):
         run_state(out / "maddpg__s0", dataclasses.replace(tiny_config, num_envs=4, seed=0))
+
+
+def test_sweep_of_imitation_variants_clones_trains_and_scores_them(demos_path, tmp_path):
+    out = tmp_path / "compare"
+    result = cli("compare", "--variants", "bc,magail", "--seeds", "1", "--demos", str(demos_path), *TINY_FLAGS,
+                 "--bc-epochs", "3", "--out", str(out), "--workers", "1")
+    assert result.returncode == 0, result.stderr
+    assert {"bc__s0: trained", "magail__s0: trained"} <= set(result.stdout.splitlines())
+    rows = read_results(out / "results.csv")
+    assert list(rows) == ["magail", "bc"]
+    assert rows["magail"]["episodes"] == "12" and rows["bc"]["episodes"] == "0"
+    assert all(row["normalized_score_mean"] for row in rows.values())
+    assert f"expert episodes in {demos_path}" in (out / "results.md").read_text()
+    assert (out / "bc__best.gif").is_file() and (out / "bc__s0" / "final_eval.json").is_file()
+
+    bc = Config.load(out / "bc__s0" / "config.json")
+    assert variant_of(bc, out / "bc__s0") == "bc" and bc.demos == str(demos_path)
+    assert run_state(out / "bc__s0", bc) == "finished"  # a rerun keeps it
+    (out / "bc__s0" / "checkpoints" / "checkpoint.pt").unlink()
+    assert run_state(out / "bc__s0", bc) == "missing"  # a rerun clones again
 
 
 def free_port() -> int:
