@@ -3,6 +3,7 @@
     python main.py [--episodes 30000 ...]             train (MADDPG by default)
     python main.py evaluate RUN_DIR_OR_CHECKPOINT      greedy evaluation, optional GIF
     python main.py compare --variants maddpg,iddpg --seeds 5 [--episodes ...]   sweep, then report
+    python main.py compare --variants magail,bc --demos demos/spread.npz        ... of imitation variants
     python main.py report RUN_DIR...                   results table, curves and GIFs of existing runs
     python main.py collect RUN_DIR_OR_CHECKPOINT --out demos/spread.npz    expert demonstrations
     python main.py collect --expert scripted --out demos/spread.npz       ... from a scripted expert
@@ -367,7 +368,8 @@ def add_report_flags(p: Parser) -> None:
     p.add_argument("--final-eval-episodes", type=integer(1), default=FINAL_EVAL_EPISODES,
                    help=f"episodes of each run's final greedy evaluation (default {FINAL_EVAL_EPISODES})")
     p.add_argument("--reference", type=run_folder, metavar="RUN_DIR",
-                   help="a run (e.g. the expert) scoring 1 in a normalized score column; random actions score 0")
+                   help="a run (e.g. the expert) scoring 1 in a normalized score column; random actions score 0. "
+                        "Without it the runs' demonstrations give the reference: R_expert, their mean return")
 
 
 def compare_parser() -> Parser:
@@ -385,10 +387,12 @@ def compare_parser() -> Parser:
     p = Parser(prog="main.py compare", allow_abbrev=False,  # else a stray --seed would be taken for --seeds
                description="Train every (variant, seed) pair, then write results.md, results.csv, curves.png and a "
                            "GIF per variant. Training flags (main.py --help) pass through to every run, except "
-                           "--critic, --seed, --run-dir, --resume and --overwrite. "
+                           "--critic, --reward, --discriminator, --seed, --run-dir, --resume and --overwrite. "
+                           "The imitation variants need the training flag --demos DATASET.npz. "
                            "Rerun with the same --out to resume.")
-    p.add_argument("--variants", type=variant_names, default=list(VARIANTS),
-                   help=f"comma-separated, from: {', '.join(VARIANTS)} (default: all)")
+    p.add_argument("--variants", type=variant_names,
+                   help=f"comma-separated, from: {', '.join(VARIANTS)} "
+                        f"(default: all, or without --demos those that need no demonstrations)")
     p.add_argument("--seeds", type=integer(1), default=5, help="N runs seeds 0..N-1 of each variant (default 5)")
     p.add_argument("--out", type=Path, help="compare folder (default runs/compare__<scenario>__<time>)")
     add_report_flags(p)
@@ -403,6 +407,8 @@ def compare_parser() -> Parser:
 # Training flags that compare sets itself, and what to use instead.
 SET_BY_COMPARE = {
     "critic": "compare sets it from --variants",
+    "reward": "compare sets it from --variants",
+    "discriminator": "compare sets it from --variants",
     "seed": "compare sets it from --seeds",
     "run_dir": "compare writes its runs under --out",
     "resume": "rerun compare with the same --out to resume",
@@ -420,18 +426,26 @@ def run_compare(argv: list[str]) -> int:
         value = overrides.pop(key, None)
         if value is not None and value is not False:  # --overwrite defaults to False, --seed may be 0
             parser.error(f"argument --{key.replace('_', '-')}: {instead}")
-    if args.ray_address is not None and importlib.util.find_spec("ray") is None:
-        parser.error("argument --ray-address: Ray is not installed; pip install -r requirements-ray.txt")
-    config = validated_config(training, overrides)
 
     from maddpg_gail import compare
     from maddpg_gail.checkpoint import CheckpointError
+
+    variants = args.variants
+    if variants is None:
+        variants = [v for v in compare.VARIANTS if "demos" in overrides or not compare.VARIANTS[v].needs_demos]
+    imitation = compare.needing_demos(variants)
+    if imitation and "demos" not in overrides:
+        parser.error(f"argument --variants: {', '.join(imitation)} need{'s' if len(imitation) == 1 else ''} "
+                     f"--demos DATASET.npz (e.g. from `main.py collect`)")
+    if args.ray_address is not None and importlib.util.find_spec("ray") is None:
+        parser.error("argument --ray-address: Ray is not installed; pip install -r requirements-ray.txt")
+    config = validated_config(training, overrides)  # checks the dataset against the env before any training
 
     out = args.out or compare.default_compare_dir(config)
     check_writable(parser, "--out", out)
     try:
         workers = args.workers or os.cpu_count()
-        outcomes = compare.sweep(config, args.variants, range(args.seeds), out, workers, args.ray_address,
+        outcomes = compare.sweep(config, variants, range(args.seeds), out, workers, args.ray_address,
                                  args.final_eval_episodes)
         if "failed" in outcomes.values():
             print(f"{parser.prog}: error: runs failed; rerun the same command to finish the sweep", file=sys.stderr)
@@ -439,7 +453,8 @@ def run_compare(argv: list[str]) -> int:
         if "interrupted" in outcomes.values():
             print(f"compare: stopped; rerun the same command (same --out {out}) to resume", file=sys.stderr)
             return INTERRUPTED
-        results = compare.report([out / name for name in outcomes], out, args.final_eval_episodes, args.reference)
+        results = compare.report([out / name for name in outcomes], out, args.final_eval_episodes, args.reference,
+                                 config.demos)
     except (compare.CompareError, CheckpointError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return USAGE_ERROR
@@ -454,6 +469,9 @@ def report_parser() -> Parser:
     p.add_argument("paths", nargs="+", type=Path, metavar="RUN_DIR", help="run folders, or compare folders of them")
     p.add_argument("--out", type=Path, help="default: the compare folder when given one, else runs/report__<time>")
     add_report_flags(p)
+    p.add_argument("--demos", type=Path, metavar="DATASET.npz",
+                   help="expert demonstrations whose mean return scores 1 in the normalized score column "
+                        "(default: the dataset all the runs were trained with, if they share one)")
     return p
 
 
@@ -467,7 +485,7 @@ def run_report(argv: list[str]) -> int:
         run_dirs = compare.find_runs(args.paths)
         out = args.out or compare.default_report_dir(args.paths)
         check_writable(parser, "--out", out)
-        results = compare.report(run_dirs, out, args.final_eval_episodes, args.reference)
+        results = compare.report(run_dirs, out, args.final_eval_episodes, args.reference, args.demos)
     except (compare.CompareError, CheckpointError) as error:
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return USAGE_ERROR

@@ -543,7 +543,8 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, scenario: str) -> None
         color = f"C{list(VARIANTS).index(variant)}"  # a variant keeps its color across reports
         seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
         if VARIANTS[variant].cloning:  # one evaluation, at 0 episodes: a level across the plot, not a curve
-            axes.axhline(curves.mean(), color=color, linewidth=2, linestyle="--", label=f"{variant} ({seeds})")
+            axes.axhline(curves.mean(), color=color, linewidth=2, linestyle="--",
+                         label=f"{variant} ({seeds}, no training episodes)")
             if not np.isnan(low[0]):
                 axes.axhspan(low[0], high[0], color=color, alpha=0.2, linewidth=0)
             continue

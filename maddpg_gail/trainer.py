@@ -401,7 +401,9 @@ def clone(config: Config, run_dir: Path | None = None) -> tuple[Path, list[float
     """A behaviour-cloning run: actors fitted to `config.demos`, evaluated and saved like any run."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config, kind="bc")
     trainer = Trainer(config, run_dir)
+    started = time.perf_counter()
     losses = trainer.clone_actors()
+    trainer.wall_time = time.perf_counter() - started
     writer, metrics = trainer.open_outputs()
     for epoch, loss in enumerate(losses, start=1):
         writer.add_scalar("bc/loss", loss, epoch)
