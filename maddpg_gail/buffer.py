@@ -134,9 +134,9 @@ class ReplayBuffer:
         return Batch(obs, actions, rewards, next_obs, columns[-2].squeeze(1), discount)
 
     def state_dict(self) -> dict:
-        # Only the filled rows: a young run's checkpoint stays small.
+        # Only the filled rows, copied out: torch.save of a view would write the whole storage.
         return {
-            "rows": self.storage[: self.size].cpu(),
+            "rows": self.storage[: self.size].clone().cpu(),
             "pos": self.pos,
             "generator": self.generator.get_state(),
         }

@@ -121,3 +121,11 @@ def test_reward_fn_replaces_stored_rewards_on_every_step_of_the_return():
         assert reward == pytest.approx(expected) and other == pytest.approx(2 * expected)
     one_step = episode_buffer(n_step=1).sample(100, reward_fn=reward_fn)
     torch.testing.assert_close(one_step.rewards[:, 1], 2 * one_step.obs[0][:, 0])
+
+
+def test_a_checkpoint_holds_only_the_filled_rows(tmp_path):
+    buffer = make_buffer(100_000, num_envs=2)
+    buffer.add(*transitions(2, 0))
+    torch.save(buffer.state_dict(), tmp_path / "buffer.pt")
+    row_bytes = buffer.storage.shape[1] * 4
+    assert (tmp_path / "buffer.pt").stat().st_size < 1000 * row_bytes  # not the 100,000 rows of capacity
