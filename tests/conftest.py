@@ -1,5 +1,8 @@
+import dataclasses
 import os
+import shutil
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -9,21 +12,38 @@ torch.set_num_threads(1)
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="pettingzoo")
 
 from maddpg_gail.config import Config  # noqa: E402
+from maddpg_gail.trainer import train  # noqa: E402
+
+
+# A run small enough for a test: a few hundred transitions and a handful of updates.
+TINY_CONFIG = Config(
+    num_envs=2,
+    hidden_sizes=(16, 16),
+    batch_size=32,
+    buffer_size=2000,
+    learning_starts=64,
+    update_every=10,
+    episodes=12,
+    eval_interval=6,
+    eval_episodes=2,
+    save_interval=6,
+    device="cpu",
+)
 
 
 @pytest.fixture
 def tiny_config() -> Config:
-    """A run small enough for a test: a few hundred transitions and a handful of updates."""
-    return Config(
-        num_envs=2,
-        hidden_sizes=(16, 16),
-        batch_size=32,
-        buffer_size=2000,
-        learning_starts=64,
-        update_every=10,
-        episodes=12,
-        eval_interval=6,
-        eval_episodes=2,
-        save_interval=6,
-        device="cpu",
-    )
+    return dataclasses.replace(TINY_CONFIG)
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A tiny run trained to its end (checkpoints at 6 and 12 episodes); tests copy it before touching it."""
+    run_dir, completed = train(TINY_CONFIG, tmp_path_factory.mktemp("finished") / "run")
+    assert completed
+    return run_dir
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    return Path(shutil.copytree(finished_run, tmp_path / "run"))

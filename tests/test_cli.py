@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 
 from envs import SCENARIOS
-from maddpg_gail.config import Config
-from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,23 +72,6 @@ def test_a_bad_flag_is_one_line_naming_flag_value_and_what_is_allowed_and_create
     assert list(tmp_path.iterdir()) == []  # neither the run folder nor runs/
 
 
-TINY = Config(num_envs=2, hidden_sizes=(16, 16), batch_size=32, buffer_size=2000, learning_starts=64,
-              update_every=10, episodes=12, eval_interval=6, eval_episodes=2, save_interval=6, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A tiny run trained to its end; tests copy it before touching it."""
-    run_dir, completed = train(TINY, tmp_path_factory.mktemp("finished") / "run")
-    assert completed
-    return run_dir
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path) -> Path:
-    return Path(shutil.copytree(finished_run, tmp_path / "run"))
-
-
 def test_a_non_empty_run_dir_is_refused_without_resume_or_overwrite(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
@@ -105,9 +86,9 @@ def test_resume_of_a_folder_that_is_not_a_run_is_refused(tmp_path):
     assert_one_line(cli(tmp_path, "--resume", "run"), 2, "--resume", "holds no config.json")
 
 
-def test_resume_of_a_run_without_a_checkpoint_says_so(tmp_path):
+def test_resume_of_a_run_without_a_checkpoint_says_so(tmp_path, tiny_config):
     (tmp_path / "run").mkdir()
-    TINY.save(tmp_path / "run" / "config.json")  # a run killed before its first checkpoint
+    tiny_config.save(tmp_path / "run" / "config.json")  # a run killed before its first checkpoint
     before = snapshot(tmp_path)
     result = cli(tmp_path, "--resume", "run")
     assert_one_line(result, 2, "--resume", "run has no checkpoint yet", "--overwrite")

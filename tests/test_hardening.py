@@ -23,23 +23,6 @@ from maddpg_gail.evaluation import record_gif
 from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = Config(num_envs=2, hidden_sizes=(16, 16), batch_size=32, buffer_size=2000, learning_starts=64,
-              update_every=10, episodes=12, eval_interval=6, eval_episodes=2, save_interval=6, device="cpu")
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory) -> Path:
-    """A tiny run trained to its end (checkpoints at 6 and 12 episodes); tests copy it before touching it."""
-    run_dir, completed = train(TINY, tmp_path_factory.mktemp("finished") / "run")
-    assert completed
-    return run_dir
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path) -> Path:
-    return Path(shutil.copytree(finished_run, tmp_path / "run"))
-
-
 def checkpoint_of(run_dir: Path) -> Path:
     return run_dir / "checkpoints" / "checkpoint.pt"
 
@@ -138,8 +121,8 @@ def test_resume_refuses_a_bad_checkpoint_in_one_line_and_changes_nothing(bad_che
     assert {p: fingerprint(p) for p in path.parents[1].rglob("*") if p.is_file()} == before
 
 
-def test_resume_refuses_a_checkpoint_copied_from_another_run(run_copy, tmp_path, capsys):
-    other, _ = train(Config(**{**TINY.to_dict(), "scenario": "simple_tag_v3", "episodes": 2}), tmp_path / "tag")
+def test_resume_refuses_a_checkpoint_copied_from_another_run(run_copy, tmp_path, capsys, tiny_config):
+    other, _ = train(Config(**{**tiny_config.to_dict(), "scenario": "simple_tag_v3", "episodes": 2}), tmp_path / "tag")
     shutil.copy(checkpoint_of(other), checkpoint_of(run_copy))
     capsys.readouterr()  # what training the other run printed
     with pytest.raises(SystemExit) as exit_:
@@ -348,16 +331,16 @@ def trainer_ready_to_learn(config: Config, tmp_path: Path) -> Trainer:
     return trainer
 
 
-def test_a_nan_weight_stops_training_at_the_loss_naming_agent_episode_and_update(tmp_path):
-    trainer = trainer_ready_to_learn(TINY, tmp_path)
+def test_a_nan_weight_stops_training_at_the_loss_naming_agent_episode_and_update(tmp_path, tiny_config):
+    trainer = trainer_ready_to_learn(tiny_config, tmp_path)
     with torch.no_grad():
         next(trainer.learner.critics[1].parameters())[0, 0] = float("nan")
     with pytest.raises(NonFiniteError, match=r"^critic loss of agent_1 is nan at episode 0, update 1; "):
         trainer.learn()
 
 
-def test_an_inf_gradient_stops_training_even_with_finite_losses(tmp_path, monkeypatch):
-    trainer = trainer_ready_to_learn(TINY, tmp_path)
+def test_an_inf_gradient_stops_training_even_with_finite_losses(tmp_path, monkeypatch, tiny_config):
+    trainer = trainer_ready_to_learn(tiny_config, tmp_path)
     original_clip = torch.nn.utils.clip_grad_norm_
     calls = {"n": 0}
 
@@ -371,8 +354,8 @@ def test_an_inf_gradient_stops_training_even_with_finite_losses(tmp_path, monkey
         trainer.learn()
 
 
-def test_a_nan_continuous_action_stops_training_before_it_reaches_the_env(tmp_path):
-    config = Config(**{**TINY.to_dict(), "continuous_actions": True})
+def test_a_nan_continuous_action_stops_training_before_it_reaches_the_env(tmp_path, tiny_config):
+    config = Config(**{**tiny_config.to_dict(), "continuous_actions": True})
     trainer = Trainer(config, tmp_path / "run")
     with torch.no_grad():
         for parameter in trainer.learner.actors[2].parameters():

@@ -1,16 +1,13 @@
 import dataclasses
-import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 
-from envs import make_parallel_env
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.trainer import Trainer, resume, train
