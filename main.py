@@ -25,6 +25,7 @@ from maddpg_gail.config import CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMI
 
 RUN_FAILED = 1
 USAGE_ERROR = 2
+DEMONSTRATION_SEED = 1_000_000  # distinct from the default seeds of evaluate (0) and compare (123)
 INTERRUPTED = 130
 
 
@@ -504,7 +505,9 @@ def collect_parser() -> Parser:
     add("--out", type=Path, required=True, metavar="DATASET.npz")
     add("--overwrite", action="store_true", help="replace an existing --out")
     add("--episodes", type=integer(1), default=100)
-    add("--seed", type=integer(0, 2**32 - 1), default=0)
+    add("--seed", type=integer(0, 2**32 - 1), default=DEMONSTRATION_SEED,
+        help=f"seeds the episodes (default {DEMONSTRATION_SEED}: no evaluation uses it by default, so "
+             "imitation policies are never evaluated on the episodes they learned from)")
     add("--stochastic", action="store_true", help="sample the policy's actions (Gumbel-softmax, Gaussian noise)")
     add("--env-backend", choices=BACKENDS, default=Config.env_backend)
     # The env of a scripted expert; a policy plays the one it was trained on.

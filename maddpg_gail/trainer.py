@@ -264,32 +264,34 @@ class Trainer:
         bar_returns: deque[float] = deque(maxlen=100)
         stop = StopRequest()
         started = time.perf_counter() - self.wall_time
-        with stop.installed():
-            while self.counters.episodes < cfg.episodes:
-                before = self.counters.episodes
-                finished = self.collect_step()
-                stats = self.learn()
-                if len(finished) == 0:
-                    continue
-                self.counters.episodes += len(finished)
-                self.wall_time = time.perf_counter() - started
-                self.recent_returns.extend(finished)
-                self.log_episodes(writer, finished, stats)
-                bar_returns.extend(finished.sum(axis=1))
-                self.update_bar(bar, bar_returns)
-                after = self.counters.episodes
-                if after // cfg.eval_interval > before // cfg.eval_interval or after >= cfg.episodes:
-                    self.evaluate_into(writer, metrics)
-                if after // cfg.save_interval > before // cfg.save_interval or after >= cfg.episodes:
-                    self.save_gif(writer)
-                    self.save()
-                elif stop.requested:
-                    self.save()
-                if stop.requested:
-                    break
-        bar.finish(dirty=stop.requested)
-        writer.close()
-        self.env.close()
+        try:
+            with stop.installed():
+                while self.counters.episodes < cfg.episodes:
+                    before = self.counters.episodes
+                    finished = self.collect_step()
+                    stats = self.learn()
+                    if len(finished) == 0:
+                        continue
+                    self.counters.episodes += len(finished)
+                    self.wall_time = time.perf_counter() - started
+                    self.recent_returns.extend(finished)
+                    self.log_episodes(writer, finished, stats)
+                    bar_returns.extend(finished.sum(axis=1))
+                    self.update_bar(bar, bar_returns)
+                    after = self.counters.episodes
+                    if after // cfg.eval_interval > before // cfg.eval_interval or after >= cfg.episodes:
+                        self.evaluate_into(writer, metrics)
+                    if after // cfg.save_interval > before // cfg.save_interval or after >= cfg.episodes:
+                        self.save_gif(writer)
+                        self.save()
+                    elif stop.requested:
+                        self.save()
+                    if stop.requested:
+                        break
+        finally:  # also on an error: progressbar2 restores the streams it wraps, files are closed
+            bar.finish(dirty=stop.requested or self.counters.episodes < cfg.episodes)
+            writer.close()
+            self.env.close()
         return not stop.requested
 
     # --- outputs ------------------------------------------------------------------------------
