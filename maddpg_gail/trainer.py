@@ -251,6 +251,7 @@ class Trainer:
         cfg = self.config
         writer, metrics = self.open_outputs()
         bar = progressbar.ProgressBar(
+            fd=sys.stderr,  # not the default, which is the sys.stderr of when progressbar2 was first used
             max_value=cfg.episodes,
             initial_value=min(self.counters.episodes, cfg.episodes),
             min_poll_interval=0.5 if sys.stderr.isatty() else 30.0,  # a log file gets a line every 30 s
