@@ -134,6 +134,10 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--bc-epochs", type=integer(1), default=suppress)
     add("--bc-batch-size", type=integer(1), default=suppress)
     add("--bc-lr", type=real(0, 1, low_open=True), default=suppress)
+    add("--bc-weight", type=real(0, float("inf")), default=suppress,
+        help="weight of a behaviour-cloning term in each actor's loss (default 0: none)")
+    add("--actor-warmup-updates", type=integer(0), default=suppress,
+        help="updates that train the critics only, before the actors (default 0)")
     add("--run-dir", type=Path, help="output folder (default runs/<scenario>__<critic>__s<seed>__<time>)")
     group = p.add_mutually_exclusive_group()
     group.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue a run from its last checkpoint")
@@ -181,7 +185,8 @@ def validated_config(parser: Parser, args: dict) -> Config:
 
 def check_demos(parser: Parser, config: Config) -> None:
     """Imitation needs a dataset of this very environment: check it before anything is trained."""
-    needs = "--reward gail" if config.reward == "gail" else "--bc-init" if config.bc_init else None
+    needs = ("--reward gail" if config.reward == "gail" else "--bc-init" if config.bc_init
+             else "--bc-weight" if config.bc_weight > 0 else None)
     if config.demos is None:
         if needs:
             parser.error(f"argument {needs}: needs --demos DATASET.npz (e.g. from `main.py collect`)")

@@ -56,6 +56,8 @@ class Config:
     bc_epochs: int = 200  # epochs over the demonstrations, for bc and --bc-init
     bc_batch_size: int = 256
     bc_lr: float = 1e-3
+    bc_weight: float = 0.0  # weight of a behaviour-cloning term added to each actor's loss (needs --demos)
+    actor_warmup_updates: int = 0  # updates that train the critics only, e.g. to keep a --bc-init clone intact
 
     # run
     episodes: int = 30_000

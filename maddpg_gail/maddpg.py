@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
+from maddpg_gail.bc import bc_loss
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import CRITICS, Config
 from maddpg_gail.networks import ActionSpec, Actor, Critic
@@ -100,8 +101,17 @@ class MADDPG:
             for i, target_critic in enumerate(self.target_critics)
         ]
 
-    def update(self, batch: Batch) -> dict[str, torch.Tensor]:
-        """One gradient step for every critic, then every actor, then the target networks."""
+    def update(
+        self,
+        batch: Batch,
+        expert: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
+        update_actors: bool = True,
+    ) -> dict[str, torch.Tensor]:
+        """One gradient step for every critic, then every actor, then the target networks.
+
+        `expert` (observations, actions) per agent adds `config.bc_weight` times the behaviour-cloning
+        loss to each actor's; `update_actors=False` trains the critics alone (a warm-up).
+        """
         cfg = self.config
         targets = self.td_targets(batch)
         q_values = [critic(self.critic_input(i, batch.obs, batch.actions)) for i, critic in enumerate(self.critics)]
@@ -111,14 +121,25 @@ class MADDPG:
         critic_grad_norms = [nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip) for critic in self.critics]
         self.critic_optimizer.step()
 
-        actor_losses, raw_outputs = [], []
+        if not update_actors:
+            soft_update(self.target_critics, self.critics, cfg.tau)
+            return {
+                "critic_loss": torch.stack(critic_losses).detach(),
+                "q": torch.stack([q.mean() for q in q_values]).detach(),
+                "critic_grad_norm": torch.stack(critic_grad_norms),
+            }
+        actor_losses, raw_outputs, cloning_losses = [], [], []
         for i, (actor, critic) in enumerate(zip(self.actors, self.critics)):
             policy_action, raw_output = actor.differentiable(batch.obs[i])
             raw_outputs.append(raw_output.detach())
             actions = list(batch.actions)
             actions[i] = policy_action  # the other agents keep the actions they took
             q_of_policy = critic(self.critic_input(i, batch.obs, actions))
-            actor_losses.append(actor_loss(q_of_policy, raw_output, cfg.logits_regularization))
+            loss = actor_loss(q_of_policy, raw_output, cfg.logits_regularization)
+            if expert is not None:
+                cloning_losses.append(bc_loss(actor, expert[0][i], expert[1][i]))
+                loss = loss + cfg.bc_weight * cloning_losses[-1]
+            actor_losses.append(loss)
         self.actor_optimizer.zero_grad()
         # Gradients for the actors only: the critics' weight gradients would be thrown away.
         torch.stack(actor_losses).sum().backward(inputs=list(self.actors.parameters()))
@@ -135,6 +156,8 @@ class MADDPG:
             "critic_grad_norm": torch.stack(critic_grad_norms),
             "actor_grad_norm": torch.stack(actor_grad_norms),
         }
+        if cloning_losses:
+            stats["bc_loss"] = torch.stack(cloning_losses).detach()
         if all(spec.discrete for spec in self.action_specs):
             # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
             entropies = [Categorical(logits=raw).entropy().mean() for raw in raw_outputs]

@@ -196,12 +196,15 @@ class Trainer:
         stats = None
         due = self.counters.env_steps // cfg.update_every * cfg.updates_per_round
         while self.counters.updates < due:
-            if self.gail is None:
-                stats = self.learner.update(self.buffer.sample(cfg.batch_size))
-            else:  # MAGAIL: the discriminators' reward, computed now, replaces the environment's
+            discriminator_stats = {}
+            reward_fn = None
+            if self.gail is not None:  # MAGAIL: the discriminators' reward, computed now, replaces the environment's
                 discriminator_stats = self.update_discriminators()
-                stats = self.learner.update(self.buffer.sample(cfg.batch_size, reward_fn=self.gail.rewards))
-                stats.update(discriminator_stats)
+                reward_fn = self.gail.rewards
+            batch = self.buffer.sample(cfg.batch_size, reward_fn=reward_fn)
+            expert = self.expert.sample(cfg.batch_size) if cfg.bc_weight > 0 else None
+            stats = self.learner.update(batch, expert, update_actors=self.counters.updates >= cfg.actor_warmup_updates)
+            stats.update(discriminator_stats)
             self.counters.updates += 1
             if not torch.isfinite(torch.stack(list(stats.values()))).all():  # one check of all losses and norms
                 for name, per_agent in stats.items():

@@ -56,7 +56,9 @@ def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged
 
 
 def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path):
-    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized")
+    # the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is on
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized",
+                                 bc_weight=0.5, actor_warmup_updates=20)
     uninterrupted, _ = train(config, tmp_path / "uninterrupted")
     first_half, _ = train(dataclasses.replace(config, episodes=6), tmp_path / "resumed")
     resumed, completed = resume(first_half, episodes=12)
@@ -103,9 +105,11 @@ def test_collect_gail_evaluate_from_the_command_line(tmp_path):
     assert "normalized score" in cli("evaluate", str(tmp_path / "bc"), "--episodes", "4").stdout
 
 
-def test_gail_without_demos_is_a_usage_error(tmp_path):
-    result = cli("--reward", "gail", "--episodes", "10", "--run-dir", str(tmp_path / "run"))
+@pytest.mark.parametrize("flags, needing", [(["--reward", "gail"], "--reward gail"), (["--bc-init"], "--bc-init"),
+                                            (["--bc-weight", "0.1"], "--bc-weight")])
+def test_imitation_without_demos_is_a_usage_error(tmp_path, flags, needing):
+    result = cli(*flags, "--episodes", "10", "--run-dir", str(tmp_path / "run"))
     assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == ["main.py: error: argument --reward gail: needs --demos "
+    assert result.stderr.strip().splitlines() == [f"main.py: error: argument {needing}: needs --demos "
                                                   "DATASET.npz (e.g. from `main.py collect`)"]
     assert not (tmp_path / "run").exists()

@@ -86,3 +86,41 @@ def test_updates_change_actors_critics_and_targets(tiny_config):
     for name, old in snapshot.items():
         new = list(getattr(learner, name).parameters())
         assert any(not torch.equal(a, b) for a, b in zip(old, new)), f"{name} did not change"
+
+
+def test_a_critic_only_update_leaves_the_actors_and_their_targets_alone(tiny_config):
+    learner = learner_for("simple_spread_v3", tiny_config, "centralized")
+    actors = [p.clone() for p in [*learner.actors.parameters(), *learner.target_actors.parameters()]]
+    critics = [p.clone() for p in [*learner.critics.parameters(), *learner.target_critics.parameters()]]
+    stats = learner.update(random_batch(learner, size=32), update_actors=False)
+    assert all(torch.equal(a, b) for a, b in zip(actors, [*learner.actors.parameters(),
+                                                          *learner.target_actors.parameters()]))
+    assert all(not torch.equal(a, b) for a, b in zip(critics, [*learner.critics.parameters(),
+                                                               *learner.target_critics.parameters()]))
+    assert "actor_loss" not in stats and stats["critic_loss"].shape == (3,)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+def test_a_behaviour_cloning_term_pulls_the_actors_to_the_expert_actions(tiny_config, continuous):
+    config = dataclasses.replace(tiny_config, bc_weight=100.0, actor_lr=1e-2)
+    learner = learner_for("simple_speaker_listener_v4", config, "centralized")
+    if continuous:
+        learner = MADDPG([3, 11], [ActionSpec(False, 3), ActionSpec(False, 5)], config, torch.device("cpu"))
+    generator = torch.Generator().manual_seed(0)
+    expert_obs = [torch.randn(64, 3, generator=generator), torch.randn(64, 11, generator=generator)]
+    # the expert's action is a function of the observation, as a policy's is
+    if continuous:
+        expert_actions = [torch.sigmoid(2 * obs[:, :dim]) for obs, dim in zip(expert_obs, (3, 5))]
+    else:
+        expert_actions = [torch.eye(dim)[obs[:, :dim].argmax(-1)] for obs, dim in zip(expert_obs, (3, 5))]
+    first = learner.update(random_batch(learner, size=32), (expert_obs, expert_actions))["bc_loss"]
+    for _ in range(300):
+        last = learner.update(random_batch(learner, size=32), (expert_obs, expert_actions))["bc_loss"]
+    assert first.shape == (2,) and (last < 0.2 * first).all(), (first, last)
+    with torch.no_grad():
+        actions = [actor.greedy(o) for actor, o in zip(learner.actors, expert_obs)]
+    for taken, expert in zip(actions, expert_actions):
+        if continuous:
+            assert (taken - expert).abs().mean() < 0.1
+        else:
+            assert (taken.argmax(-1) == expert.argmax(-1)).float().mean() > 0.9
