@@ -1,0 +1,73 @@
+"""Imitation quality: MAGAIL (decentralized and centralized discriminators) against behaviour cloning.
+
+    python bench/imitation.py --scenario simple_speaker_listener_v4        # expert: MADDPG, seed 0
+    python bench/imitation.py --scenario simple_spread_v3 --expert-seed 1  # expert: MADDPG, seed 1
+    python bench/imitation.py --scenario simple_spread_v3 --expert scripted --demo-seed 0
+    python bench/imitation.py --scenario simple_speaker_listener_v4 --demo-episodes 20 --variants magail,bc
+
+Each step keeps what an earlier, interrupted benchmark finished:
+1. the expert: a MADDPG run of the default configuration (`main.py --scenario S --seed N`), or the
+   scripted expert of simple_spread_v3;
+2. `main.py collect`: --demo-episodes greedy expert episodes (from --demo-seed; the default, 1000000,
+   is never an evaluation seed);
+3. `main.py compare`: every variant x --seeds runs on those demonstrations; it prints (and writes
+   into results.md) the table: final greedy policies on 100 episodes, seed 123, with the normalized
+   score against the dataset's mean return and uniformly random actions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main_py(*args: str) -> None:
+    subprocess.run([sys.executable, str(ROOT / "main.py"), *args], cwd=ROOT, check=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--scenario", default="simple_spread_v3")
+    parser.add_argument("--expert", choices=("maddpg", "scripted"), default="maddpg")
+    parser.add_argument("--expert-seed", type=int, default=0)
+    parser.add_argument("--demo-episodes", type=int, default=100)
+    parser.add_argument("--demo-seed", type=int, default=1_000_000)
+    parser.add_argument("--variants", default="magail,magail-centralized,bc")
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--episodes", type=int, default=30000)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_imitation")
+    args = parser.parse_args()
+
+    from maddpg_gail.checkpoint import CHECKPOINT_NAME, load_checkpoint
+
+    name = f"{args.scenario}__{args.expert}" + (f"_s{args.expert_seed}" if args.expert == "maddpg" else "")
+    demos = args.out / f"{name}__{args.demo_episodes}_seed{args.demo_seed}.npz"
+    if not demos.exists():
+        if args.expert == "scripted":
+            main_py("collect", "--expert", "scripted", "--scenario", args.scenario,
+                    "--episodes", str(args.demo_episodes), "--seed", str(args.demo_seed), "--out", str(demos))
+        else:
+            expert = args.out / f"{name}__expert"
+            checkpoint = expert / "checkpoints" / CHECKPOINT_NAME
+            if not checkpoint.exists():
+                main_py("--scenario", args.scenario, "--seed", str(args.expert_seed), "--episodes", str(args.episodes),
+                        "--run-dir", str(expert), "--overwrite")
+            elif load_checkpoint(checkpoint)["counters"]["episodes"] < args.episodes:
+                main_py("--resume", str(expert), "--episodes", str(args.episodes))
+            main_py("collect", str(expert), "--episodes", str(args.demo_episodes), "--seed", str(args.demo_seed),
+                    "--out", str(demos))
+
+    compare = args.out / f"{demos.stem}__compare"
+    main_py("compare", "--scenario", args.scenario, "--variants", args.variants, "--demos", str(demos),
+            "--seeds", str(args.seeds), "--episodes", str(args.episodes), "--workers", str(args.workers),
+            "--out", str(compare))
+
+
+if __name__ == "__main__":
+    main()
