@@ -128,13 +128,13 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--discriminator-reward", choices=DISCRIMINATOR_REWARDS, default=suppress,
         help="softplus = -log(1 - D) (default), logit = log D - log(1 - D), log_d = log D")
     add("--discriminator-lr", type=real(0, 1, low_open=True), default=suppress)
-    add("--discriminator-grad-penalty", type=real(0, float("inf")), default=suppress)
+    add("--discriminator-grad-penalty", type=real(0, float("inf"), high_open=True), default=suppress)
     add("--discriminator-label-smoothing", type=real(0, 0.5, high_open=True), default=suppress)
     add("--bc-init", action="store_true", default=suppress, help="behaviour-clone the actors before MAGAIL")
     add("--bc-epochs", type=integer(1), default=suppress)
     add("--bc-batch-size", type=integer(1), default=suppress)
     add("--bc-lr", type=real(0, 1, low_open=True), default=suppress)
-    add("--bc-weight", type=real(0, float("inf")), default=suppress,
+    add("--bc-weight", type=real(0, float("inf"), high_open=True), default=suppress,
         help="weight of a behaviour-cloning term in each actor's loss (default 0: none)")
     add("--actor-warmup-updates", type=integer(0), default=suppress,
         help="updates that train the critics only, before the actors (default 0)")

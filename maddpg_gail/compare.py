@@ -132,11 +132,11 @@ def needing_demos(variants: Iterable[str]) -> list[str]:
 
 
 def variant_of(config: Config, run_dir: Path) -> str:
-    """The variant a run's config belongs to.
+    """The variant a run's config belongs to, with a "+..." label for each way it starts from or leans on
+    demonstrations beyond that variant (e.g. "maddpg+bc-init", "magail+bc-weight=0.5").
 
     A run of no episodes is behaviour cloning whatever its other fields (its reward and critic are the
-    defaults, which would read as maddpg); any other run is the variant whose overrides it has, so a
-    MADDPG run with --bc-init or with demonstrations at hand is still maddpg.
+    defaults, which would read as maddpg); any other run is the variant whose overrides it has.
     """
     values = config.to_dict()
     matches = [name for name, variant in VARIANTS.items()
@@ -144,7 +144,11 @@ def variant_of(config: Config, run_dir: Path) -> str:
                and all(values[k] == v for k, v in variant.overrides.items())]
     if len(matches) != 1:
         raise CompareError(f"{run_dir}: its config matches {len(matches)} of the variants {', '.join(VARIANTS)}")
-    return matches[0]
+    if VARIANTS[matches[0]].cloning:
+        return matches[0]
+    extras = [("bc-init", config.bc_init), (f"bc-weight={config.bc_weight:g}", config.bc_weight > 0),
+              (f"warmup={config.actor_warmup_updates}", config.actor_warmup_updates > 0)]
+    return matches[0] + "".join(f"+{label}" for label, used in extras if used)
 
 
 def read_metrics(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
@@ -540,15 +544,17 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, scenario: str) -> None
     for variant, runs in groups.items():
         grid, curves = aligned_curves(runs)
         low, high = bootstrap_ci(curves)
-        color = f"C{list(VARIANTS).index(variant)}"  # a variant keeps its color across reports
+        base = variant.split("+")[0]
+        color = f"C{list(VARIANTS).index(base)}"  # a variant keeps its color across reports
         seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
-        if VARIANTS[variant].cloning:  # one evaluation, at 0 episodes: a level across the plot, not a curve
+        if VARIANTS[base].cloning:  # one evaluation, at 0 episodes: a level across the plot, not a curve
             axes.axhline(curves.mean(), color=color, linewidth=2, linestyle="--",
                          label=f"{variant} ({seeds}, no training episodes)")
             if not np.isnan(low[0]):
                 axes.axhspan(low[0], high[0], color=color, alpha=0.2, linewidth=0)
             continue
-        axes.plot(grid, curves.mean(axis=0), color=color, linewidth=2, label=f"{variant} ({seeds})")
+        style = "-" if variant == base else "-."  # "+bc-init" and the like: the variant's color, dash-dotted
+        axes.plot(grid, curves.mean(axis=0), color=color, linewidth=2, linestyle=style, label=f"{variant} ({seeds})")
         axes.fill_between(grid, low, high, color=color, alpha=0.2, linewidth=0)
     axes.set_title(f"{scenario}: greedy evaluation return, mean over seeds with 95% CI")
     axes.set_xlabel("training episodes")
@@ -679,8 +685,9 @@ def report(run_dirs: list[Path], out: Path, final_eval_episodes: int = FINAL_EVA
     runs = [load_run(Path(d), final_eval_episodes) for d in run_dirs]
     check_same_environment(runs)
     check_distinct_seeds(runs)
-    groups = {v: sorted((r for r in runs if r.variant == v), key=lambda r: r.config.seed) for v in VARIANTS}
-    groups = {v: group for v, group in groups.items() if group}
+    order = list(VARIANTS)
+    labels = sorted({r.variant for r in runs}, key=lambda v: (order.index(v.split("+")[0]), v))
+    groups = {v: sorted((r for r in runs if r.variant == v), key=lambda r: r.config.seed) for v in labels}
     scenario = runs[0].config.scenario
     agents = list(runs[0].final["return_per_agent"])
     normalization, normalization_note = (find_normalization(runs, final_eval_episodes, reference, demos)

@@ -46,7 +46,7 @@ class Config:
 
     # imitation: MAGAIL (Song et al. 2018) and behaviour cloning
     reward: str = "env"  # "env": the environment's reward; "gail": per-agent discriminators' reward
-    demos: str | None = None  # expert demonstrations (.npz, see README) for --reward gail, --bc-init and bc
+    demos: str | None = None  # expert demonstrations (.npz, see README) for --reward gail, --bc-init, --bc-weight and bc
     discriminator: str = "decentralized"  # D_i sees agent i's (o_i, a_i); "centralized": all agents'
     discriminator_reward: str = "softplus"  # softplus = -log(1 - D); logit = log D - log(1 - D); log_d = log D
     discriminator_lr: float = 3e-4

@@ -110,7 +110,7 @@ class MADDPG:
         """One gradient step for every critic, then every actor, then the target networks.
 
         `expert` (observations, actions) per agent adds `config.bc_weight` times the behaviour-cloning
-        loss to each actor's; `update_actors=False` trains the critics alone (a warm-up).
+        loss to each actor's; `update_actors=False` trains the critics alone (a warm-up), ignoring `expert`.
         """
         cfg = self.config
         targets = self.td_targets(batch)
@@ -120,42 +120,38 @@ class MADDPG:
         torch.stack(critic_losses).sum().backward()
         critic_grad_norms = [nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip) for critic in self.critics]
         self.critic_optimizer.step()
-
+        soft_update(self.target_critics, self.critics, cfg.tau)
+        stats = {
+            "critic_loss": torch.stack(critic_losses).detach(),
+            "q": torch.stack([q.mean() for q in q_values]).detach(),
+            # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
+            "critic_grad_norm": torch.stack(critic_grad_norms),
+        }
         if not update_actors:
-            soft_update(self.target_critics, self.critics, cfg.tau)
-            return {
-                "critic_loss": torch.stack(critic_losses).detach(),
-                "q": torch.stack([q.mean() for q in q_values]).detach(),
-                "critic_grad_norm": torch.stack(critic_grad_norms),
-            }
-        actor_losses, raw_outputs, cloning_losses = [], [], []
+            return stats
+
+        actor_losses, cloning_losses, raw_outputs = [], [], []
         for i, (actor, critic) in enumerate(zip(self.actors, self.critics)):
             policy_action, raw_output = actor.differentiable(batch.obs[i])
             raw_outputs.append(raw_output.detach())
             actions = list(batch.actions)
             actions[i] = policy_action  # the other agents keep the actions they took
             q_of_policy = critic(self.critic_input(i, batch.obs, actions))
-            loss = actor_loss(q_of_policy, raw_output, cfg.logits_regularization)
+            actor_losses.append(actor_loss(q_of_policy, raw_output, cfg.logits_regularization))
             if expert is not None:
                 cloning_losses.append(bc_loss(actor, expert[0][i], expert[1][i]))
-                loss = loss + cfg.bc_weight * cloning_losses[-1]
-            actor_losses.append(loss)
+        total = torch.stack(actor_losses).sum()
+        if cloning_losses:
+            total = total + cfg.bc_weight * torch.stack(cloning_losses).sum()
         self.actor_optimizer.zero_grad()
         # Gradients for the actors only: the critics' weight gradients would be thrown away.
-        torch.stack(actor_losses).sum().backward(inputs=list(self.actors.parameters()))
+        total.backward(inputs=list(self.actors.parameters()))
         actor_grad_norms = [nn.utils.clip_grad_norm_(actor.parameters(), cfg.grad_clip) for actor in self.actors]
         self.actor_optimizer.step()
-
         soft_update(self.target_actors, self.actors, cfg.tau)
-        soft_update(self.target_critics, self.critics, cfg.tau)
-        stats = {
-            "critic_loss": torch.stack(critic_losses).detach(),
-            "actor_loss": torch.stack(actor_losses).detach(),
-            "q": torch.stack([q.mean() for q in q_values]).detach(),
-            # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
-            "critic_grad_norm": torch.stack(critic_grad_norms),
-            "actor_grad_norm": torch.stack(actor_grad_norms),
-        }
+
+        stats["actor_loss"] = torch.stack(actor_losses).detach()  # the policy-gradient part only
+        stats["actor_grad_norm"] = torch.stack(actor_grad_norms)
         if cloning_losses:
             stats["bc_loss"] = torch.stack(cloning_losses).detach()
         if all(spec.discrete for spec in self.action_specs):

@@ -134,6 +134,9 @@ class Trainer:
         )
         self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
         self.gail: DiscriminatorTrainer | None = None
+        needs_demos = cfg.reward == "gail" or cfg.bc_init or cfg.bc_weight > 0
+        if needs_demos and cfg.demos is None:
+            raise ValueError("reward='gail', bc_init and bc_weight > 0 need demonstrations: set demos")
         if cfg.demos is not None:
             demos = load_demonstrations(Path(cfg.demos), cfg.scenario, cfg.parallel_env_kwargs())
             self.expert = ExpertData(demos, self.action_specs, self.device, seed=cfg.seed)
@@ -202,8 +205,9 @@ class Trainer:
                 discriminator_stats = self.update_discriminators()
                 reward_fn = self.gail.rewards
             batch = self.buffer.sample(cfg.batch_size, reward_fn=reward_fn)
-            expert = self.expert.sample(cfg.batch_size) if cfg.bc_weight > 0 else None
-            stats = self.learner.update(batch, expert, update_actors=self.counters.updates >= cfg.actor_warmup_updates)
+            update_actors = self.counters.updates >= cfg.actor_warmup_updates
+            expert = self.expert.sample(cfg.batch_size) if cfg.bc_weight > 0 and update_actors else None
+            stats = self.learner.update(batch, expert, update_actors)
             stats.update(discriminator_stats)
             self.counters.updates += 1
             if not torch.isfinite(torch.stack(list(stats.values()))).all():  # one check of all losses and norms
@@ -254,7 +258,9 @@ class Trainer:
         cfg = self.config
         writer, metrics = self.open_outputs()
         bar = progressbar.ProgressBar(
-            fd=sys.stderr,  # not the default, which is the sys.stderr of when progressbar2 was first used
+            # progressbar2 swaps sys.stderr for the stream it saw when progressbar.utils loaded; its default
+            # instead is the one of when bar.py loaded, which a test's capsys may since have closed
+            fd=sys.stderr,
             max_value=cfg.episodes,
             initial_value=min(self.counters.episodes, cfg.episodes),
             min_poll_interval=0.5 if sys.stderr.isatty() else 30.0,  # a log file gets a line every 30 s

@@ -4,6 +4,9 @@ import shutil
 import warnings
 from pathlib import Path
 
+# progressbar2 keeps the sys.stderr it sees when progressbar.utils first loads as the real one for every
+# later bar. Loading it here, under pytest's session-long capture, keeps a test's capsys stream (closed
+# when that test ends) from becoming the stream of every bar after it.
 import progressbar.utils  # noqa: F401
 import pytest
 import torch
@@ -11,9 +14,6 @@ import torch
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 torch.set_num_threads(1)
 warnings.filterwarnings("ignore", category=DeprecationWarning, module="pettingzoo")
-# progressbar2 keeps the sys.stderr it sees when progressbar.utils first loads as the real one for every
-# later bar. Loading it here, under pytest's session-long capture, keeps a test's capsys stream (closed
-# when that test ends) from becoming the stream of every bar after it.
 
 from maddpg_gail.config import Config  # noqa: E402
 from maddpg_gail.trainer import train  # noqa: E402

@@ -87,8 +87,11 @@ def test_every_variants_config_reads_back_as_that_variant():
         assert variant_of(variant_config(base, name, seed=3), Path(name)) == name
     assert variant_config(base, "bc", 0).episodes == 0
     assert variant_config(base, "magail-centralized", 0).discriminator == "centralized"
-    # Demonstrations used otherwise than as the reward leave a run what it is.
-    assert variant_of(Config(demos="demos.npz", bc_init=True), Path("run")) == "maddpg"
+    # Demonstrations used beyond what the variant itself does are named in the label; unused options are not.
+    assert variant_of(Config(demos="demos.npz", bc_init=True), Path("run")) == "maddpg+bc-init"
+    assert variant_of(Config(demos="demos.npz", reward="gail", bc_weight=0.5, actor_warmup_updates=100),
+                      Path("run")) == "magail+bc-weight=0.5+warmup=100"
+    assert variant_of(Config(demos="demos.npz", episodes=0, bc_weight=0.5), Path("run")) == "bc"
     assert variant_of(Config(demos="demos.npz", discriminator="centralized"), Path("run")) == "maddpg"
     # A run of `main.py bc`: no episodes, whatever its critic
     assert variant_of(Config(demos="demos.npz", episodes=0, critic="independent"), Path("run")) == "bc"
@@ -200,6 +203,18 @@ def test_report_command_builds_table_curves_from_existing_run_folders(tmp_path):
     assert "no GIF" in markdown and not list(folder.glob("*.gif"))  # the fake runs have no checkpoint to render
     png = (folder / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
+
+
+def test_report_keeps_runs_started_from_or_leaning_on_demonstrations_in_rows_of_their_own(tmp_path):
+    folder = fake_compare_folder(tmp_path / "compare")
+    fake_run(folder / "bc_init__s0", "centralized", 0, [-30.0] * 3, [-90.0, -90.0], 60.0, demos="d.npz", bc_init=True)
+    fake_run(folder / "bc_init__s1", "centralized", 1, [-36.0] * 3, [-90.0, -90.0], 60.0, demos="d.npz", bc_init=True)
+    result = cli("report", str(folder))
+    assert result.returncode == 0, result.stderr
+    rows = read_results(folder / "results.csv")
+    assert list(rows) == ["maddpg", "maddpg+bc-init", "iddpg"]
+    assert int(rows["maddpg"]["seeds"]) == 3 and int(rows["maddpg+bc-init"]["seeds"]) == 2
+    assert float(rows["maddpg+bc-init"]["return_sum_mean"]) == pytest.approx(-99.0)
 
 
 def test_report_with_a_reference_adds_the_normalized_score(tmp_path):

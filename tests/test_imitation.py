@@ -55,6 +55,24 @@ def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged
     assert not torch.equal(batch.rewards, env_batch.rewards)
 
 
+def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), bc_weight=0.5,
+                                 actor_warmup_updates=8)
+    trainer = Trainer(config, tmp_path / "run")
+    actors = [p.clone() for p in [*trainer.learner.actors.parameters(), *trainer.learner.target_actors.parameters()]]
+    for _ in range(40):  # 80 transitions: updates 0..7 are due, all of the warm-up
+        trainer.collect_step()
+    stats = trainer.learn()
+    assert trainer.counters.updates == 8 and "actor_loss" not in stats and "bc_loss" not in stats
+    assert all(torch.equal(a, b) for a, b in zip(actors, [*trainer.learner.actors.parameters(),
+                                                          *trainer.learner.target_actors.parameters()]))
+    for _ in range(5):  # 10 more: update 8, the first to train the actors
+        trainer.collect_step()
+    stats = trainer.learn()
+    assert trainer.counters.updates == 9 and stats["actor_loss"].shape == stats["bc_loss"].shape == (3,)
+    assert not torch.equal(actors[0], next(trainer.learner.actors.parameters()))
+
+
 def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path):
     # the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is on
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized",

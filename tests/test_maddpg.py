@@ -103,24 +103,44 @@ def test_a_critic_only_update_leaves_the_actors_and_their_targets_alone(tiny_con
 @pytest.mark.parametrize("continuous", [False, True])
 def test_a_behaviour_cloning_term_pulls_the_actors_to_the_expert_actions(tiny_config, continuous):
     config = dataclasses.replace(tiny_config, bc_weight=100.0, actor_lr=1e-2)
-    learner = learner_for("simple_speaker_listener_v4", config, "centralized")
-    if continuous:
-        learner = MADDPG([3, 11], [ActionSpec(False, 3), ActionSpec(False, 5)], config, torch.device("cpu"))
+    obs_dims, action_dims = (3, 11), (3, 5)  # simple_speaker_listener_v4's
+    specs = [ActionSpec(discrete=not continuous, dim=d) for d in action_dims]
+    learner = MADDPG(list(obs_dims), specs, config, torch.device("cpu"))
     generator = torch.Generator().manual_seed(0)
-    expert_obs = [torch.randn(64, 3, generator=generator), torch.randn(64, 11, generator=generator)]
+    expert_obs = [torch.randn(64, d, generator=generator) for d in obs_dims]
     # the expert's action is a function of the observation, as a policy's is
     if continuous:
-        expert_actions = [torch.sigmoid(2 * obs[:, :dim]) for obs, dim in zip(expert_obs, (3, 5))]
+        expert_actions = [torch.sigmoid(2 * obs[:, :dim]) for obs, dim in zip(expert_obs, action_dims)]
     else:
-        expert_actions = [torch.eye(dim)[obs[:, :dim].argmax(-1)] for obs, dim in zip(expert_obs, (3, 5))]
+        expert_actions = [torch.eye(dim)[obs[:, :dim].argmax(-1)] for obs, dim in zip(expert_obs, action_dims)]
     first = learner.update(random_batch(learner, size=32), (expert_obs, expert_actions))["bc_loss"]
     for _ in range(300):
         last = learner.update(random_batch(learner, size=32), (expert_obs, expert_actions))["bc_loss"]
     assert first.shape == (2,) and (last < 0.2 * first).all(), (first, last)
     with torch.no_grad():
         actions = [actor.greedy(o) for actor, o in zip(learner.actors, expert_obs)]
-    for taken, expert in zip(actions, expert_actions):
+    for taken, target in zip(actions, expert_actions):
         if continuous:
-            assert (taken - expert).abs().mean() < 0.1
+            assert (taken - target).abs().mean() < 0.1
         else:
-            assert (taken.argmax(-1) == expert.argmax(-1)).float().mean() > 0.9
+            assert (taken.argmax(-1) == target.argmax(-1)).float().mean() > 0.9
+
+
+def test_the_cloning_term_is_weighted_by_bc_weight(tiny_config):
+    """Two learners from one seed: the gradient of the cloning term alone scales with bc_weight."""
+    def actor_gradients(bc_weight: float) -> list[torch.Tensor]:
+        torch.manual_seed(0)
+        config = dataclasses.replace(tiny_config, bc_weight=bc_weight, logits_regularization=0.0, critic_lr=0.0,
+                                     grad_clip=1e9)
+        learner = learner_for("simple_spread_v3", config, "centralized")
+        for critic in learner.critics:  # critics that ignore actions (and stay so, lr 0): no policy gradient
+            critic.net[0].weight.data[:, -15:] = 0.0
+        torch.manual_seed(1)
+        batch = random_batch(learner, size=16)
+        expert = ([torch.randn(16, 18) for _ in range(3)], [torch.eye(5)[torch.arange(16) % 5] for _ in range(3)])
+        learner.actor_optimizer.step = lambda: None  # keep the weights, read the gradients
+        learner.update(batch, expert)
+        return [p.grad.clone() for p in learner.actors.parameters()]
+
+    for one, three in zip(actor_gradients(1.0), actor_gradients(3.0)):
+        assert torch.allclose(three, 3 * one, atol=1e-6)
