@@ -130,6 +130,8 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--discriminator-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--discriminator-grad-penalty", type=real(0, float("inf"), high_open=True), default=suppress)
     add("--discriminator-label-smoothing", type=real(0, 0.5, high_open=True), default=suppress)
+    add("--discriminator-state-matched", type=real(0, 1), default=suppress,
+        help="fraction of D's policy samples that pair expert observations with the policy's actions (default 0)")
     add("--bc-init", action="store_true", default=suppress, help="behaviour-clone the actors before MAGAIL")
     add("--bc-epochs", type=integer(1), default=suppress)
     add("--bc-batch-size", type=integer(1), default=suppress)

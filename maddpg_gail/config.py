@@ -52,6 +52,8 @@ class Config:
     discriminator_lr: float = 3e-4
     discriminator_grad_penalty: float = 10.0  # keeps D smooth so its reward stays informative
     discriminator_label_smoothing: float = 0.0
+    # fraction of D's policy samples that pair expert observations with the policy's own (exploring) actions
+    discriminator_state_matched: float = 0.0
     bc_init: bool = False  # initialise the actors by behaviour cloning before MAGAIL
     bc_epochs: int = 200  # epochs over the demonstrations, for bc and --bc-init
     bc_batch_size: int = 256

@@ -216,9 +216,22 @@ class Trainer:
         return stats
 
     def update_discriminators(self) -> dict[str, torch.Tensor]:
-        """One discriminator step: expert transitions against the policy's, sampled from the replay buffer."""
-        policy = self.buffer.sample(self.config.batch_size)
-        result = self.gail.update(self.expert.sample(self.config.batch_size), (policy.obs, policy.actions))
+        """One discriminator step: expert transitions against the policy's, sampled from the replay buffer.
+
+        With `discriminator_state_matched` f, a fraction f of the policy's samples pair expert observations
+        with the actions the policy takes there instead: states that both sides share leave the
+        discriminators only the actions to tell them apart by, rather than the demonstrations' states.
+        """
+        cfg = self.config
+        matched = round(cfg.batch_size * cfg.discriminator_state_matched)
+        policy = self.buffer.sample(cfg.batch_size - matched)
+        obs, actions = policy.obs, policy.actions
+        if matched:
+            expert_obs, _ = self.expert.sample(matched)
+            own_actions = self.learner.act(expert_obs, self.noise_std())
+            obs = [torch.cat(pair) for pair in zip(obs, expert_obs)]
+            actions = [torch.cat(pair) for pair in zip(actions, own_actions)]
+        result = self.gail.update(self.expert.sample(cfg.batch_size), (obs, actions))
         return {
             "discriminator_loss": result.loss,
             "discriminator_expert_accuracy": result.expert_accuracy,

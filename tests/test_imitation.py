@@ -55,6 +55,28 @@ def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged
     assert not torch.equal(batch.rewards, env_batch.rewards)
 
 
+def test_state_matched_samples_pair_expert_observations_with_the_policys_actions(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_state_matched=0.25)
+    trainer = Trainer(config, tmp_path / "run")
+    for _ in range(60):
+        trainer.collect_step()
+    seen = []
+    update = trainer.gail.update
+    trainer.gail.update = lambda expert, policy: seen.append(policy) or update(expert, policy)
+    trainer.update_discriminators()
+    (obs, actions), = seen
+    matched = round(config.batch_size * 0.25)
+    assert [len(o) for o in obs] == [len(a) for a in actions] == [config.batch_size] * 3
+    for i in range(3):
+        expert_obs = {tuple(row) for row in trainer.expert.obs[i].tolist()}
+        assert all(tuple(row) in expert_obs for row in obs[i][-matched:].tolist())
+        assert torch.equal(actions[i].sum(dim=1), torch.ones(config.batch_size))  # one-hot, as the policy acts
+    # the same expert step for every agent: a centralized discriminator sees a consistent joint state
+    rows = [trainer.expert.obs[0].tolist().index(row) for row in obs[0][-matched:].tolist()]
+    assert all(obs[i][-matched + k].tolist() == trainer.expert.obs[i][r].tolist() for i in range(3)
+               for k, r in enumerate(rows))
+
+
 def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config, demos_path, tmp_path):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), bc_weight=0.5,
                                  actor_warmup_updates=8)
