@@ -95,10 +95,13 @@ def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config
     assert not torch.equal(actors[0], next(trainer.learner.actors.parameters()))
 
 
-def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path):
-    # the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is on
+# with options: the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is
+# on, and the discriminators see the policy's actions at expert states
+@pytest.mark.parametrize("options", [{}, {"bc_weight": 0.5, "actor_warmup_updates": 20,
+                                          "discriminator_state_matched": 0.5}])
+def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path, options):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized",
-                                 bc_weight=0.5, actor_warmup_updates=20)
+                                 **options)
     uninterrupted, _ = train(config, tmp_path / "uninterrupted")
     first_half, _ = train(dataclasses.replace(config, episodes=6), tmp_path / "resumed")
     resumed, completed = resume(first_half, episodes=12)
