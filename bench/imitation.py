@@ -4,7 +4,7 @@
     python bench/imitation.py --scenario simple_spread_v3 --expert-seed 1  # expert: MADDPG, seed 1
     python bench/imitation.py --scenario simple_spread_v3 --expert scripted --demo-seed 0
     python bench/imitation.py --scenario simple_speaker_listener_v4 --demo-episodes 20 --variants magail,bc
-    python bench/imitation.py --scenario simple_spread_v3 --variants magail -- --bc-weight 1
+    python bench/imitation.py --scenario simple_speaker_listener_v4 --variants magail -- --discriminator-state-matched 0.5
 
 Each step keeps what an earlier, interrupted benchmark finished:
 1. the expert: a MADDPG run of the default configuration (`main.py --scenario S --seed N`), or the
@@ -72,9 +72,10 @@ def main() -> None:
             main_py("collect", str(expert), "--episodes", str(args.demo_episodes), "--seed", str(args.demo_seed),
                     "--out", str(demos))
 
+    flag_words = ["_".join(args.training_flags).replace("--", "")] if args.training_flags else []  # a folder each
     main_py("compare", "--scenario", args.scenario, "--variants", args.variants, "--demos", str(demos),
             "--seeds", str(args.seeds), "--episodes", str(args.episodes), "--workers", str(args.workers),
-            "--out", str(args.out / f"{demos.stem}__compare"), *args.training_flags)
+            "--out", str(args.out / "__".join([f"{demos.stem}__compare", *flag_words])), *args.training_flags)
 
 
 if __name__ == "__main__":
