@@ -21,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from envs import BACKENDS, SCENARIOS, make_parallel_env, validate_env_kwargs
+from envs.symmetries import agent_layouts
 from maddpg_gail.config import CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config
 
 RUN_FAILED = 1
@@ -132,6 +133,8 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--discriminator-label-smoothing", type=real(0, 0.5, high_open=True), default=suppress)
     add("--discriminator-state-matched", type=real(0, 1), default=suppress,
         help="fraction of D's policy samples that pair expert observations with the policy's actions (default 0)")
+    add("--discriminator-symmetries", action="store_true", default=suppress,
+        help="train D on expert and policy samples turned by the plane's 8 rotations and reflections")
     add("--bc-init", action="store_true", default=suppress, help="behaviour-clone the actors before MAGAIL")
     add("--bc-epochs", type=integer(1), default=suppress)
     add("--bc-batch-size", type=integer(1), default=suppress)
@@ -179,6 +182,11 @@ def validated_config(parser: Parser, args: dict) -> Config:
     except ValueError as error:
         parser.error(f"argument --env-kwargs: {error}")
     check_env_builds(parser, config)
+    if config.discriminator_symmetries:
+        try:
+            agent_layouts(config.scenario, config.env_kwargs)
+        except ValueError as error:
+            parser.error(f"argument --discriminator-symmetries: {error}")
     if config.batch_size > config.buffer_size:
         parser.error(f"argument --batch-size: {config.batch_size} is larger than --buffer-size {config.buffer_size}")
     check_demos(parser, config)

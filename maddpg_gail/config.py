@@ -54,6 +54,8 @@ class Config:
     discriminator_label_smoothing: float = 0.0
     # fraction of D's policy samples that pair expert observations with the policy's own (exploring) actions
     discriminator_state_matched: float = 0.0
+    # train D on samples turned by the plane's 8 rotations and reflections (envs/symmetries.py)
+    discriminator_symmetries: bool = False
     bc_init: bool = False  # initialise the actors by behaviour cloning before MAGAIL
     bc_epochs: int = 200  # epochs over the demonstrations, for bc and --bc-init
     bc_batch_size: int = 256

@@ -26,6 +26,7 @@ import torch
 from tensorboardX import SummaryWriter
 
 from envs import make_vector_env
+from envs.symmetries import PlaneSymmetries, plane_symmetries
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
                                     save_checkpoint)
@@ -134,6 +135,7 @@ class Trainer:
         )
         self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
         self.gail: DiscriminatorTrainer | None = None
+        self.symmetries: PlaneSymmetries | None = None
         needs_demos = cfg.reward == "gail" or cfg.bc_init or cfg.bc_weight > 0
         if needs_demos and cfg.demos is None:
             raise ValueError("reward='gail', bc_init and bc_weight > 0 need demonstrations: set demos")
@@ -149,6 +151,9 @@ class Trainer:
                 discriminators, cfg.discriminator_lr, cfg.discriminator_reward,
                 cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,
             )
+            if cfg.discriminator_symmetries:
+                self.symmetries = plane_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
+                                                   [s.dim for s in self.action_specs], self.device)
         self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors, cfg.demos)
         self.counters = Counters()
         self.wall_time = 0.0  # seconds of training, summed over resumed sessions
@@ -221,6 +226,8 @@ class Trainer:
         With `discriminator_state_matched` f, a fraction f of the policy's samples pair expert observations
         with the actions the policy takes there instead: states that both sides share leave the
         discriminators only the actions to tell them apart by, rather than the demonstrations' states.
+        With `discriminator_symmetries`, every sample of either side is turned by a random rotation or
+        reflection of the plane (envs/symmetries.py): eight demonstrations for each one recorded.
         """
         cfg = self.config
         matched = round(cfg.batch_size * cfg.discriminator_state_matched)
@@ -231,7 +238,11 @@ class Trainer:
             own_actions = self.learner.act(expert_obs, self.noise_std())
             obs = [torch.cat(pair) for pair in zip(obs, expert_obs)]
             actions = [torch.cat(pair) for pair in zip(actions, own_actions)]
-        result = self.gail.update(self.expert.sample(cfg.batch_size), (obs, actions))
+        expert = self.expert.sample(cfg.batch_size)
+        if self.symmetries is not None:  # eight demonstrations for every one recorded
+            expert = self.symmetries.augment(*expert, self.expert.generator)
+            obs, actions = self.symmetries.augment(obs, actions, self.expert.generator)
+        result = self.gail.update(expert, (obs, actions))
         return {
             "discriminator_loss": result.loss,
             "discriminator_expert_accuracy": result.expert_accuracy,

@@ -1,0 +1,107 @@
+"""The plane's eight symmetries (quarter turns and reflections) acting on observations and actions.
+
+MPE worlds have no preferred direction: agents and landmarks spawn in squares centred on the
+origin, and forces, damping and collisions treat x and y alike. Turning or reflecting a whole
+episode gives an episode of the same scenario with the same rewards, and an expert's episode turned
+is what the turned expert would do. Agents and landmarks keep their indices, so an expert's
+convention of who goes where (agent 0 to landmark 2, say) survives, which permuting landmarks would
+erase.
+
+MAGAIL augments its discriminators' samples with them (`Config.discriminator_symmetries`): eight
+demonstrations for every one recorded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from envs.batched import MOVE_ACTIONS, MOVE_DIRECTIONS
+
+SYMMETRIC_SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4")
+# (swap x and y, sign of the new x, sign of the new y): identity first
+ELEMENTS = tuple((swap, sx, sy) for swap in (False, True) for sx in (1.0, -1.0) for sy in (1.0, -1.0))
+
+
+@dataclass(frozen=True)
+class AgentLayout:
+    vector_dims: int  # the observation starts with vector_dims / 2 (x, y) pairs: velocities, positions, offsets
+    moves: bool  # its actions start with the five moves [no-op, -x, +x, -y, +y]; the rest (speech) stay
+
+
+def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout]:
+    """Where each agent's observation holds plane vectors, and whether its actions move it."""
+    if scenario == "simple_v3":
+        return [AgentLayout(4, True)]  # [own velocity, landmark offset]
+    if scenario == "simple_spread_v3":
+        neighbours = {k: v for k, v in env_kwargs.items() if k.startswith("num_") and v is not None}
+        if neighbours:
+            raise ValueError(f"discriminator symmetries: simple_spread_v3 with {neighbours} is not supported "
+                             f"(its observations list only the nearest agents and landmarks)")
+        n = env_kwargs.get("N", 3)
+        # [own velocity, own position, N landmark offsets, N - 1 agent offsets, their (silent) speech]
+        return [AgentLayout(2 + 4 * n, True)] * n
+    if scenario == "simple_speaker_listener_v4":
+        # the speaker sees the goal's colour and speaks; the listener: [own velocity, 3 landmark offsets, speech]
+        return [AgentLayout(0, False), AgentLayout(8, True)]
+    raise ValueError(f"discriminator symmetries are defined for {', '.join(SYMMETRIC_SCENARIOS)}, not {scenario}")
+
+
+def turn(vectors: torch.Tensor, element: tuple[bool, float, float]) -> torch.Tensor:
+    """Apply one symmetry to [..., 2] vectors."""
+    swap, sx, sy = element
+    if swap:
+        vectors = vectors.flip(-1)
+    return vectors * torch.tensor([sx, sy], dtype=vectors.dtype)
+
+
+class PlaneSymmetries:
+    """Per agent, gather tables [8, dim]: observation column c of element g is `sign[g, c] * obs[source[g, c]]`,
+    action column c is `actions[source[g, c]]` (one-hot or Box actions alike)."""
+
+    def __init__(self, layouts: list[AgentLayout], obs_dims: list[int], action_dims: list[int],
+                 device: torch.device | str = "cpu"):
+        self.obs_source, self.obs_sign, self.action_source = [], [], []
+        for layout, obs_dim, action_dim in zip(layouts, obs_dims, action_dims, strict=True):
+            source = torch.arange(obs_dim).repeat(len(ELEMENTS), 1)
+            sign = torch.ones(len(ELEMENTS), obs_dim)
+            actions = torch.arange(action_dim).repeat(len(ELEMENTS), 1)
+            x, y = torch.arange(layout.vector_dims)[0::2], torch.arange(layout.vector_dims)[1::2]
+            for g, (swap, sx, sy) in enumerate(ELEMENTS):
+                source[g, x], source[g, y] = (y, x) if swap else (x, y)
+                sign[g, x], sign[g, y] = sx, sy
+                if layout.moves:
+                    # the move whose direction, turned, is move k' provides column k'
+                    turned = turn(torch.as_tensor(MOVE_DIRECTIONS, dtype=torch.float32), ELEMENTS[g])
+                    matches = (turned[:, None] == torch.as_tensor(MOVE_DIRECTIONS, dtype=torch.float32)).all(-1)
+                    actions[g, :MOVE_ACTIONS] = matches.float().argmax(0)
+            self.obs_source.append(source.to(device))
+            self.obs_sign.append(sign.to(device))
+            self.action_source.append(actions.to(device))
+
+    def apply(self, element: torch.Tensor, obs: list[torch.Tensor], actions: list[torch.Tensor]
+              ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Sample b of every agent turned by element[b] (indices into ELEMENTS, [B])."""
+        turned_obs = [o.gather(1, source[element]) * sign[element]
+                      for o, source, sign in zip(obs, self.obs_source, self.obs_sign)]
+        turned_actions = [a.gather(1, source[element]) for a, source in zip(actions, self.action_source)]
+        return turned_obs, turned_actions
+
+    def augment(self, obs: list[torch.Tensor], actions: list[torch.Tensor], generator: torch.Generator
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each sample turned by a random symmetry, the same one for all agents (a joint sample stays one world)."""
+        element = torch.randint(0, len(ELEMENTS), (obs[0].shape[0],), device=obs[0].device, generator=generator)
+        return self.apply(element, obs, actions)
+
+
+def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],
+                     device: torch.device | str = "cpu") -> PlaneSymmetries:
+    """The symmetries of `scenario`; ValueError where its observations are not laid out as expected."""
+    layouts = agent_layouts(scenario, env_kwargs)
+    for layout, obs_dim, action_dim in zip(layouts, obs_dims, action_dims, strict=True):
+        if layout.vector_dims > obs_dim or (layout.moves and action_dim != MOVE_ACTIONS):
+            raise ValueError(f"discriminator symmetries: {scenario}'s spaces (observation {obs_dim}, "
+                             f"action {action_dim}) are not the layout expected")
+    return PlaneSymmetries(layouts, obs_dims, action_dims, device)

@@ -1,0 +1,64 @@
+"""envs/symmetries.py: turning a world and its actions commutes with observing and stepping it."""
+
+import numpy as np
+import pytest
+import torch
+
+from envs.batched import BatchedVectorEnv
+from envs.symmetries import ELEMENTS, SYMMETRIC_SCENARIOS, plane_symmetries, turn
+
+NUM_ENVS = 8
+
+
+def symmetries_of(env: BatchedVectorEnv, scenario: str):
+    agents = list(env.action_spaces)
+    action_dims = [space.n if hasattr(space, "n") else space.shape[0] for space in env.action_spaces.values()]
+    return agents, action_dims, plane_symmetries(scenario, {}, [env.observation_spaces[a].shape[0] for a in agents],
+                                                 action_dims)
+
+
+def to_columns(action: np.ndarray, dim: int, discrete: bool) -> torch.Tensor:
+    return torch.nn.functional.one_hot(torch.as_tensor(action), dim).float() if discrete else torch.as_tensor(action)
+
+
+@pytest.mark.parametrize("continuous", [False, True])
+@pytest.mark.parametrize("scenario", SYMMETRIC_SCENARIOS)
+def test_turned_world_observes_and_steps_as_turned_observations(scenario, continuous):
+    kwargs = {"max_cycles": 25, "continuous_actions": continuous}
+    env = BatchedVectorEnv(scenario, kwargs, NUM_ENVS)
+    env.reset(seed=0)
+    agents, action_dims, symmetries = symmetries_of(env, scenario)
+    rng = np.random.default_rng(0)
+    for _ in range(3):  # moving agents, some of them touching
+        env.step({a: sample(space, rng) for a, space in env.action_spaces.items()})
+    state = env.state_dict()
+    obs = env._observe()
+    actions = {a: sample(space, rng) for a, space in env.action_spaces.items()}
+    after = env.step(actions)
+    discrete = not continuous
+    for g, element in enumerate(ELEMENTS):
+        turned_state = {**state, "arrays": dict(state["arrays"])}
+        for key in ("pos", "vel"):
+            turned_state["arrays"][key] = turn(state["arrays"][key], element)
+        twin = BatchedVectorEnv(scenario, kwargs, NUM_ENVS)
+        twin.reset(seed=0)
+        twin_obs = twin.load_state_dict(turned_state)
+        index = torch.full((NUM_ENVS,), g)
+        expected_obs, turned_actions = symmetries.apply(
+            index, [torch.as_tensor(obs[a]) for a in agents],
+            [to_columns(actions[a], d, discrete) for a, d in zip(agents, action_dims)])
+        for a, expected in zip(agents, expected_obs):
+            np.testing.assert_array_equal(twin_obs[a], expected.numpy(), err_msg=f"{element} {a}")
+        twin_actions = {a: (t.argmax(1).numpy() if discrete else t.numpy()) for a, t in zip(agents, turned_actions)}
+        twin_after = twin.step(twin_actions)
+        expected_next, _ = symmetries.apply(index, [torch.as_tensor(after.observations[a]) for a in agents],
+                                            [to_columns(actions[a], d, discrete) for a, d in zip(agents, action_dims)])
+        for a, expected in zip(agents, expected_next):
+            np.testing.assert_allclose(twin_after.observations[a], expected.numpy(), atol=1e-6, err_msg=f"{element} {a}")
+            np.testing.assert_allclose(twin_after.rewards[a], after.rewards[a], atol=1e-6)
+
+
+def sample(space, rng: np.random.Generator) -> np.ndarray:
+    if hasattr(space, "n"):
+        return rng.integers(0, space.n, NUM_ENVS)
+    return rng.uniform(0, 1, (NUM_ENVS, *space.shape)).astype(np.float32)
