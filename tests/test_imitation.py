@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from envs.symmetries import ELEMENTS
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
@@ -95,10 +96,34 @@ def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config
     assert not torch.equal(actors[0], next(trainer.learner.actors.parameters()))
 
 
+def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_symmetries=True)
+    trainer = Trainer(config, tmp_path / "run")
+    for _ in range(60):
+        trainer.collect_step()
+    seen = []
+    update = trainer.gail.update
+    trainer.gail.update = lambda expert, policy: seen.append((expert, policy)) or update(expert, policy)
+    trainer.update_discriminators()
+    (expert, policy), = seen
+    buffer_obs, buffer_actions = trainer.buffer._obs_and_actions(trainer.buffer.storage[: len(trainer.buffer)])
+    for (obs, actions), (recorded_obs, recorded_actions) in [(expert, (trainer.expert.obs, trainer.expert.actions)),
+                                                             (policy, (buffer_obs, buffer_actions))]:
+        recorded = {tuple(row) for row in torch.cat([*recorded_obs, *recorded_actions], dim=1).tolist()}
+        turned_back = []  # per element g: which samples g turns into a recorded joint step (all agents at once)
+        for g in range(len(ELEMENTS)):
+            back_obs, back_actions = trainer.symmetries.apply(torch.full((config.batch_size,), g), obs, actions)
+            rows = torch.cat([*back_obs, *back_actions], dim=1).tolist()
+            turned_back.append([tuple(row) in recorded for row in rows])
+        found = torch.tensor(turned_back)  # [8, batch]
+        assert found.any(dim=0).all()  # every sample is a recorded step, turned
+        assert found[0].float().mean() < 0.5  # and most are turned by something other than the identity
+
+
 # with options: the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is
-# on, and the discriminators see the policy's actions at expert states
+# on, and the discriminators see the policy's actions at expert states and turned samples
 @pytest.mark.parametrize("options", [{}, {"bc_weight": 0.5, "actor_warmup_updates": 20,
-                                          "discriminator_state_matched": 0.5}])
+                                          "discriminator_state_matched": 0.5, "discriminator_symmetries": True}])
 def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path, options):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized",
                                  **options)

@@ -62,3 +62,25 @@ def sample(space, rng: np.random.Generator) -> np.ndarray:
     if hasattr(space, "n"):
         return rng.integers(0, space.n, NUM_ENVS)
     return rng.uniform(0, 1, (NUM_ENVS, *space.shape)).astype(np.float32)
+
+
+def test_scenarios_and_spaces_without_a_known_layout_are_refused():
+    with pytest.raises(ValueError, match="simple_tag_v3"):
+        plane_symmetries("simple_tag_v3", {}, [16] * 4, [5] * 4)
+    with pytest.raises(ValueError, match="num_landmark_neighbors"):
+        plane_symmetries("simple_spread_v3", {"num_landmark_neighbors": 2}, [14] * 3, [5] * 3)
+    with pytest.raises(ValueError, match="action 50"):  # moves combined with speech: not the five moves
+        plane_symmetries("simple_spread_v3", {}, [18] * 3, [50] * 3)
+
+
+def test_augment_turns_all_agents_of_a_sample_alike_and_uses_every_symmetry():
+    symmetries = plane_symmetries("simple_spread_v3", {}, [18] * 3, [5] * 3)
+    n = 400
+    obs = [torch.randn(n, 18) for _ in range(3)]
+    actions = [torch.nn.functional.one_hot(torch.randint(0, 5, (n,)), 5).float() for _ in range(3)]
+    turned = torch.cat(sum(symmetries.augment(obs, actions, torch.Generator().manual_seed(0)), []), dim=1)
+    candidates = [torch.cat(sum(symmetries.apply(torch.full((n,), g), obs, actions), []), dim=1)
+                  for g in range(len(ELEMENTS))]
+    matches = torch.stack([(turned == candidate).all(dim=1) for candidate in candidates])  # [8, n]
+    assert (matches.sum(dim=0) == 1).all()  # one element per sample, for the three agents together
+    assert set(matches.float().argmax(dim=0).tolist()) == set(range(len(ELEMENTS)))
