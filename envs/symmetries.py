@@ -64,19 +64,18 @@ class PlaneSymmetries:
     def __init__(self, layouts: list[AgentLayout], obs_dims: list[int], action_dims: list[int],
                  device: torch.device | str = "cpu"):
         self.obs_source, self.obs_sign, self.action_source = [], [], []
+        moves = torch.as_tensor(MOVE_DIRECTIONS, dtype=torch.float32)
         for layout, obs_dim, action_dim in zip(layouts, obs_dims, action_dims, strict=True):
             source = torch.arange(obs_dim).repeat(len(ELEMENTS), 1)
             sign = torch.ones(len(ELEMENTS), obs_dim)
             actions = torch.arange(action_dim).repeat(len(ELEMENTS), 1)
             x, y = torch.arange(layout.vector_dims)[0::2], torch.arange(layout.vector_dims)[1::2]
-            for g, (swap, sx, sy) in enumerate(ELEMENTS):
+            for g, element in enumerate(ELEMENTS):
+                swap, sx, sy = element
                 source[g, x], source[g, y] = (y, x) if swap else (x, y)
                 sign[g, x], sign[g, y] = sx, sy
-                if layout.moves:
-                    # the move whose direction, turned, is move k' provides column k'
-                    turned = turn(torch.as_tensor(MOVE_DIRECTIONS, dtype=torch.float32), ELEMENTS[g])
-                    matches = (turned[:, None] == torch.as_tensor(MOVE_DIRECTIONS, dtype=torch.float32)).all(-1)
-                    actions[g, :MOVE_ACTIONS] = matches.float().argmax(0)
+                if layout.moves:  # column k of the turned actions: the move whose direction, turned, is move k's
+                    actions[g, :MOVE_ACTIONS] = (turn(moves, element)[:, None] == moves).all(-1).float().argmax(0)
             self.obs_source.append(source.to(device))
             self.obs_sign.append(sign.to(device))
             self.action_source.append(actions.to(device))
