@@ -29,10 +29,9 @@ def test_turned_world_observes_and_steps_as_turned_observations(scenario, contin
     env.reset(seed=0)
     agents, action_dims, symmetries = symmetries_of(env, scenario)
     rng = np.random.default_rng(0)
-    for _ in range(3):  # moving agents, some of them touching
-        env.step({a: sample(space, rng) for a, space in env.action_spaces.items()})
+    for _ in range(3):  # agents under way: velocities as well as positions to turn
+        obs = env.step({a: sample(space, rng) for a, space in env.action_spaces.items()}).observations
     state = env.state_dict()
-    obs = env._observe()
     actions = {a: sample(space, rng) for a, space in env.action_spaces.items()}
     after = env.step(actions)
     discrete = not continuous
