@@ -141,6 +141,8 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--bc-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--bc-weight", type=real(0, float("inf"), high_open=True), default=suppress,
         help="weight of a behaviour-cloning term in each actor's loss (default 0: none)")
+    add("--bc-symmetries", action="store_true", default=suppress,
+        help="clone (bc, --bc-init, --bc-weight) on demonstrations turned by the plane's rotations and reflections")
     add("--actor-warmup-updates", type=integer(0), default=suppress,
         help="updates that train the critics only, before the actors (default 0)")
     add("--run-dir", type=Path, help="output folder (default runs/<scenario>__<critic>__s<seed>__<time>)")
@@ -182,11 +184,13 @@ def validated_config(parser: Parser, args: dict) -> Config:
     except ValueError as error:
         parser.error(f"argument --env-kwargs: {error}")
     check_env_builds(parser, config)
-    if config.discriminator_symmetries:
-        try:
-            agent_layouts(config.scenario, config.env_kwargs)
-        except ValueError as error:
-            parser.error(f"argument --discriminator-symmetries: {error}")
+    for flag, wanted in (("--discriminator-symmetries", config.discriminator_symmetries),
+                         ("--bc-symmetries", config.bc_symmetries)):
+        if wanted:
+            try:
+                agent_layouts(config.scenario, config.env_kwargs)
+            except ValueError as error:
+                parser.error(f"argument {flag}: {error}")
     if config.batch_size > config.buffer_size:
         parser.error(f"argument --batch-size: {config.batch_size} is larger than --buffer-size {config.buffer_size}")
     check_demos(parser, config)

@@ -38,7 +38,7 @@ def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout
     if scenario == "simple_spread_v3":
         neighbours = {k: v for k, v in env_kwargs.items() if k.startswith("num_") and v is not None}
         if neighbours:
-            raise ValueError(f"discriminator symmetries: simple_spread_v3 with {neighbours} is not supported "
+            raise ValueError(f"plane symmetries: simple_spread_v3 with {neighbours} is not supported "
                              f"(its observations list only the nearest agents and landmarks)")
         n = env_kwargs.get("N", 3)
         # [own velocity, own position, N landmark offsets, N - 1 agent offsets, their (silent) speech]
@@ -46,7 +46,7 @@ def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout
     if scenario == "simple_speaker_listener_v4":
         # the speaker sees the goal's colour and speaks; the listener: [own velocity, 3 landmark offsets, speech]
         return [AgentLayout(0, False), AgentLayout(8, True)]
-    raise ValueError(f"discriminator symmetries are defined for {', '.join(SYMMETRIC_SCENARIOS)}, not {scenario}")
+    raise ValueError(f"plane symmetries are defined for {', '.join(SYMMETRIC_SCENARIOS)}, not {scenario}")
 
 
 def turn(vectors: torch.Tensor, element: tuple[bool, float, float]) -> torch.Tensor:
@@ -101,6 +101,6 @@ def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[i
     layouts = agent_layouts(scenario, env_kwargs)
     for layout, obs_dim, action_dim in zip(layouts, obs_dims, action_dims, strict=True):
         if layout.vector_dims > obs_dim or (layout.moves and action_dim != MOVE_ACTIONS):
-            raise ValueError(f"discriminator symmetries: {scenario}'s spaces (observation {obs_dim}, "
+            raise ValueError(f"plane symmetries: {scenario}'s spaces (observation {obs_dim}, "
                              f"action {action_dim}) are not the layout expected")
     return PlaneSymmetries(layouts, obs_dims, action_dims, device)

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from envs.symmetries import PlaneSymmetries
 from maddpg_gail.demonstrations import ExpertData
 from maddpg_gail.networks import Actor
 
@@ -19,14 +20,20 @@ def bc_loss(actor: Actor, obs: torch.Tensor, expert_actions: torch.Tensor) -> to
 
 
 def behaviour_cloning(
-    actors: nn.ModuleList, expert: ExpertData, epochs: int, batch_size: int, lr: float
+    actors: nn.ModuleList, expert: ExpertData, epochs: int, batch_size: int, lr: float,
+    symmetries: PlaneSymmetries | None = None,
 ) -> list[float]:
-    """Fit every actor to its agent's expert actions; returns the mean loss of each epoch (summed over agents)."""
+    """Fit every actor to its agent's expert actions; returns the mean loss of each epoch (summed over agents).
+
+    With `symmetries`, every batch is turned by random rotations and reflections of the plane.
+    """
     optimizer = torch.optim.Adam(actors.parameters(), lr=lr)
     epoch_losses = []
     for _ in range(epochs):
         losses = []
         for obs, actions in expert.epoch(batch_size):
+            if symmetries is not None:
+                obs, actions = symmetries.augment(obs, actions, expert.generator)
             loss = torch.stack([bc_loss(actor, o, a) for actor, o, a in zip(actors, obs, actions)]).sum()
             optimizer.zero_grad()
             loss.backward()

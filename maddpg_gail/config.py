@@ -61,6 +61,7 @@ class Config:
     bc_batch_size: int = 256
     bc_lr: float = 1e-3
     bc_weight: float = 0.0  # weight of a behaviour-cloning term added to each actor's loss (needs --demos)
+    bc_symmetries: bool = False  # clone (bc, bc_init, bc_weight) on demonstrations turned as discriminator_symmetries does
     actor_warmup_updates: int = 0  # updates that train the critics only, e.g. to keep a --bc-init clone intact
 
     # run

@@ -135,7 +135,7 @@ class Trainer:
         )
         self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
         self.gail: DiscriminatorTrainer | None = None
-        self.symmetries: PlaneSymmetries | None = None
+        self.symmetries: PlaneSymmetries | None = None  # for discriminator_symmetries and bc_symmetries
         needs_demos = cfg.reward == "gail" or cfg.bc_init or cfg.bc_weight > 0
         if needs_demos and cfg.demos is None:
             raise ValueError("reward='gail', bc_init and bc_weight > 0 need demonstrations: set demos")
@@ -151,9 +151,9 @@ class Trainer:
                 discriminators, cfg.discriminator_lr, cfg.discriminator_reward,
                 cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,
             )
-            if cfg.discriminator_symmetries:
-                self.symmetries = plane_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
-                                                   [s.dim for s in self.action_specs], self.device)
+        if cfg.discriminator_symmetries or cfg.bc_symmetries:
+            self.symmetries = plane_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
+                                               [s.dim for s in self.action_specs], self.device)
         self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors, cfg.demos)
         self.counters = Counters()
         self.wall_time = 0.0  # seconds of training, summed over resumed sessions
@@ -211,7 +211,7 @@ class Trainer:
                 reward_fn = self.gail.rewards
             batch = self.buffer.sample(cfg.batch_size, reward_fn=reward_fn)
             update_actors = self.counters.updates >= cfg.actor_warmup_updates
-            expert = self.expert.sample(cfg.batch_size) if cfg.bc_weight > 0 and update_actors else None
+            expert = self.expert_sample(cfg.batch_size, cfg.bc_symmetries) if cfg.bc_weight > 0 and update_actors else None
             stats = self.learner.update(batch, expert, update_actors)
             stats.update(discriminator_stats)
             self.counters.updates += 1
@@ -238,9 +238,8 @@ class Trainer:
             own_actions = self.learner.act(expert_obs, self.noise_std())
             obs = [torch.cat(pair) for pair in zip(obs, expert_obs)]
             actions = [torch.cat(pair) for pair in zip(actions, own_actions)]
-        expert = self.expert.sample(cfg.batch_size)
-        if self.symmetries is not None:  # eight demonstrations for every one recorded
-            expert = self.symmetries.augment(*expert, self.expert.generator)
+        expert = self.expert_sample(cfg.batch_size, cfg.discriminator_symmetries)
+        if cfg.discriminator_symmetries:
             obs, actions = self.symmetries.augment(obs, actions, self.expert.generator)
         result = self.gail.update(expert, (obs, actions))
         return {
@@ -250,10 +249,17 @@ class Trainer:
             "gail_reward": result.policy_reward,
         }
 
+    def expert_sample(self, batch_size: int, turned: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Expert (observations, actions); `turned`: each sample by a random symmetry of the plane, eight
+        demonstrations for every one recorded."""
+        sample = self.expert.sample(batch_size)
+        return self.symmetries.augment(*sample, self.expert.generator) if turned else sample
+
     def clone_actors(self) -> list[float]:
         """Behaviour cloning of every actor on the demonstrations; the targets start from the clones."""
         cfg = self.config
-        losses = behaviour_cloning(self.learner.actors, self.expert, cfg.bc_epochs, cfg.bc_batch_size, cfg.bc_lr)
+        losses = behaviour_cloning(self.learner.actors, self.expert, cfg.bc_epochs, cfg.bc_batch_size, cfg.bc_lr,
+                                   self.symmetries if cfg.bc_symmetries else None)
         self.learner.target_actors.load_state_dict(self.learner.actors.state_dict())
         return losses
 

@@ -62,6 +62,8 @@ USAGE_ERRORS = [
     (["--resume", "run", "--overwrite"], ["--overwrite", "not allowed with argument --resume"]),
     (["--scenario", "simple_tag_v3", "--discriminator-symmetries"],
      ["--discriminator-symmetries", "simple_tag_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
+    (["--scenario", "simple_tag_v3", "--bc-symmetries"],
+     ["--bc-symmetries", "simple_tag_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
 ]
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from envs.symmetries import ELEMENTS
+from envs.symmetries import ELEMENTS, plane_symmetries
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
@@ -96,6 +96,20 @@ def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config
     assert not torch.equal(actors[0], next(trainer.learner.actors.parameters()))
 
 
+def assert_turned_recorded_steps(symmetries, sample, recorded_obs, recorded_actions):
+    """Every sample is a recorded joint step turned by one element for all agents; most not by the identity."""
+    obs, actions = sample
+    recorded = {tuple(row) for row in torch.cat([*recorded_obs, *recorded_actions], dim=1).tolist()}
+    turned_back = []  # per element g: which samples g turns into a recorded joint step (all agents at once)
+    for g in range(len(ELEMENTS)):
+        back_obs, back_actions = symmetries.apply(torch.full((len(obs[0]),), g), obs, actions)
+        rows = torch.cat([*back_obs, *back_actions], dim=1).tolist()
+        turned_back.append([tuple(row) in recorded for row in rows])
+    found = torch.tensor(turned_back)  # [8, batch]
+    assert found.any(dim=0).all()
+    assert found[0].float().mean() < 0.5
+
+
 def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, demos_path, tmp_path):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_symmetries=True)
     trainer = Trainer(config, tmp_path / "run")
@@ -106,23 +120,30 @@ def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, d
     trainer.gail.update = lambda expert, policy: seen.append((expert, policy)) or update(expert, policy)
     trainer.update_discriminators()
     (expert, policy), = seen
+    assert_turned_recorded_steps(trainer.symmetries, expert, trainer.expert.obs, trainer.expert.actions)
     buffer_obs, buffer_actions = trainer.buffer._obs_and_actions(trainer.buffer.storage[: len(trainer.buffer)])
-    for (obs, actions), (recorded_obs, recorded_actions) in [(expert, (trainer.expert.obs, trainer.expert.actions)),
-                                                             (policy, (buffer_obs, buffer_actions))]:
-        recorded = {tuple(row) for row in torch.cat([*recorded_obs, *recorded_actions], dim=1).tolist()}
-        turned_back = []  # per element g: which samples g turns into a recorded joint step (all agents at once)
-        for g in range(len(ELEMENTS)):
-            back_obs, back_actions = trainer.symmetries.apply(torch.full((config.batch_size,), g), obs, actions)
-            rows = torch.cat([*back_obs, *back_actions], dim=1).tolist()
-            turned_back.append([tuple(row) in recorded for row in rows])
-        found = torch.tensor(turned_back)  # [8, batch]
-        assert found.any(dim=0).all()  # every sample is a recorded step, turned
-        assert found[0].float().mean() < 0.5  # and most are turned by something other than the identity
+    assert_turned_recorded_steps(trainer.symmetries, policy, buffer_obs, buffer_actions)
+
+
+def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), bc_weight=0.5,
+                                 bc_symmetries=True)
+    trainer = Trainer(config, tmp_path / "run")
+    for _ in range(60):
+        trainer.collect_step()
+    seen = []
+    update = trainer.learner.update
+    trainer.learner.update = lambda batch, expert, update_actors: seen.append(expert) or update(batch, expert,
+                                                                                              update_actors)
+    trainer.learn()
+    assert seen and all(expert is not None for expert in seen)
+    for expert in seen:
+        assert_turned_recorded_steps(trainer.symmetries, expert, trainer.expert.obs, trainer.expert.actions)
 
 
 # with options: the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is
 # on, and the discriminators see the policy's actions at expert states and turned samples
-@pytest.mark.parametrize("options", [{}, {"bc_weight": 0.5, "actor_warmup_updates": 20,
+@pytest.mark.parametrize("options", [{}, {"bc_weight": 0.5, "actor_warmup_updates": 20, "bc_symmetries": True,
                                           "discriminator_state_matched": 0.5, "discriminator_symmetries": True}])
 def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path, options):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized",
@@ -151,6 +172,26 @@ def test_behaviour_cloning_imitates_the_expert(tiny_config, demos_path, tmp_path
     demos = collect(expert, expert.scenario, expert.env_kwargs, episodes=8, seed=0)
     agreement = sum((policy.act_batch(demos.obs)[a] == demos.actions[a]).mean() for a in demos.agents) / 3
     assert agreement > 0.7  # on the training states the clone mostly takes the expert's actions
+
+
+@pytest.mark.parametrize("bc_symmetries", [False, True])
+def test_a_clone_with_bc_symmetries_also_acts_as_the_turned_expert(tiny_config, demos_path, tmp_path, bc_symmetries):
+    config = dataclasses.replace(tiny_config, demos=str(demos_path), bc_epochs=100, hidden_sizes=(64, 64),
+                                 bc_batch_size=64, bc_lr=3e-3, episodes=0, bc_symmetries=bc_symmetries)
+    trainer = Trainer(config, tmp_path / "bc")
+    trainer.clone_actors()
+    symmetries = plane_symmetries(config.scenario, config.env_kwargs, trainer.obs_dims, [5] * 3)
+    agreement = []  # per element g: how often the clone takes the turned expert action at a turned state
+    for g in range(len(ELEMENTS)):
+        obs, actions = symmetries.apply(torch.full((trainer.expert.size,), g), trainer.expert.obs,
+                                        trainer.expert.actions)
+        with torch.no_grad():
+            taken = [actor.greedy(o).argmax(-1) for actor, o in zip(trainer.learner.actors, obs)]
+        agreement.append(sum((t == a.argmax(-1)).float().mean() for t, a in zip(taken, actions)).item() / 3)
+    if bc_symmetries:
+        assert min(agreement) > 0.5
+    else:  # a clone of the recorded demonstrations alone does not generalise to the turned ones
+        assert agreement[0] > 0.7 and max(agreement[1:]) < 0.45
 
 
 def test_collect_gail_evaluate_from_the_command_line(tmp_path):
