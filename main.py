@@ -348,6 +348,11 @@ def imitation_score(policy, policy_return: float, args: argparse.Namespace) -> s
             f"R_expert {expert:.3f} ({policy.demos}), R_random {random:.3f}")
 
 
+# The settings a behaviour-cloning run uses: the env, the actors, the cloning and the final evaluation.
+BC_SETTINGS = {"scenario", "env_kwargs", "max_cycles", "continuous_actions", "num_envs", "env_backend", "hidden_sizes",
+               "seed", "device", "eval_episodes", "demos", "bc_epochs", "bc_batch_size", "bc_lr", "bc_symmetries"}
+
+
 def run_bc(argv: list[str]) -> int:
     parser = train_parser(prog="main.py bc", description="Behaviour cloning of the actors on --demos.")
     parser.add_argument("--epochs", dest="bc_epochs", type=integer(1), default=argparse.SUPPRESS,
@@ -356,6 +361,10 @@ def run_bc(argv: list[str]) -> int:
     run_dir, resume_dir, overwrite = args.pop("run_dir"), args.pop("resume"), args.pop("overwrite")
     if resume_dir is not None:
         parser.error("argument --resume: a behaviour-cloning run has nothing to resume; run it again")
+    unused = sorted(set(args) - BC_SETTINGS)
+    if unused:  # taken silently, a reinforcement-learning or MAGAIL flag would suggest it changed the clone
+        flags = ", ".join("--" + key.replace("_", "-") for key in unused)
+        parser.error(f"argument {flags}: not used by bc, which clones the actors on --demos and evaluates them")
     if "demos" not in args:
         parser.error("argument --demos: bc needs --demos DATASET.npz (e.g. from `main.py collect`)")
     args["episodes"] = 0  # no reinforcement learning episodes: the actors learn from the demonstrations only

@@ -214,6 +214,15 @@ def test_collect_gail_evaluate_from_the_command_line(tmp_path):
     assert "normalized score" in cli("evaluate", str(tmp_path / "bc"), "--episodes", "4").stdout
 
 
+def test_bc_refuses_flags_it_does_not_use(demos_path, tmp_path):
+    result = cli("bc", "--demos", str(demos_path), "--critic", "independent", "--bc-weight", "1",
+                 "--run-dir", str(tmp_path / "bc"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [("main.py bc: error: argument --bc-weight, --critic: not used by "
+                                                    "bc, which clones the actors on --demos and evaluates them")]
+    assert not (tmp_path / "bc").exists()
+
+
 @pytest.mark.parametrize("flags, needing", [(["--reward", "gail"], "--reward gail"), (["--bc-init"], "--bc-init"),
                                             (["--bc-weight", "0.1"], "--bc-weight")])
 def test_imitation_without_demos_is_a_usage_error(tmp_path, flags, needing):
