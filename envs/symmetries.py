@@ -7,8 +7,8 @@ is what the turned expert would do. Agents and landmarks keep their indices, so 
 convention of who goes where (agent 0 to landmark 2, say) survives, which permuting landmarks would
 erase.
 
-MAGAIL augments its discriminators' samples with them (`Config.discriminator_symmetries`): eight
-demonstrations for every one recorded.
+MAGAIL augments its discriminators' samples with them (`Config.discriminator_symmetries`), and
+behaviour cloning its batches (`Config.bc_symmetries`): eight demonstrations for every one recorded.
 """
 
 from __future__ import annotations
@@ -20,32 +20,44 @@ import torch
 
 from envs.batched import MOVE_ACTIONS, MOVE_DIRECTIONS
 
-SYMMETRIC_SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4")
+SYMMETRIC_SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4", "simple_tag_v3",
+                       "simple_adversary_v3")
 # (swap x and y, sign of the new x, sign of the new y): identity first
 ELEMENTS = tuple((swap, sx, sy) for swap in (False, True) for sx in (1.0, -1.0) for sy in (1.0, -1.0))
 
 
 @dataclass(frozen=True)
 class AgentLayout:
-    vector_dims: int  # the observation starts with vector_dims / 2 (x, y) pairs: velocities, positions, offsets
+    # the observation starts with vector_dims / 2 (x, y) pairs: velocities, positions, offsets; None: all of it
+    vector_dims: int | None
     moves: bool  # its actions start with the five moves [no-op, -x, +x, -y, +y]; the rest (speech) stay
+
+    def vectors_in(self, obs_dim: int) -> int:
+        """How many of the observation's obs_dim columns are (x, y) pairs."""
+        return obs_dim if self.vector_dims is None else self.vector_dims
 
 
 def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout]:
     """Where each agent's observation holds plane vectors, and whether its actions move it."""
+    neighbours = {k: v for k, v in env_kwargs.items() if k.endswith("_neighbors") and v is not None}
+    if neighbours:
+        raise ValueError(f"plane symmetries: {scenario} with {neighbours} is not supported "
+                         f"(its observations list only the nearest agents and landmarks)")
     if scenario == "simple_v3":
         return [AgentLayout(4, True)]  # [own velocity, landmark offset]
     if scenario == "simple_spread_v3":
-        neighbours = {k: v for k, v in env_kwargs.items() if k.startswith("num_") and v is not None}
-        if neighbours:
-            raise ValueError(f"plane symmetries: simple_spread_v3 with {neighbours} is not supported "
-                             f"(its observations list only the nearest agents and landmarks)")
         n = env_kwargs.get("N", 3)
         # [own velocity, own position, N landmark offsets, N - 1 agent offsets, their (silent) speech]
         return [AgentLayout(2 + 4 * n, True)] * n
     if scenario == "simple_speaker_listener_v4":
         # the speaker sees the goal's colour and speaks; the listener: [own velocity, 3 landmark offsets, speech]
         return [AgentLayout(0, False), AgentLayout(8, True)]
+    # Observations of nothing but plane vectors: tag's [own velocity, own position, obstacle offsets, agent
+    # offsets, good agents' velocities]; adversary's [goal offset (good agents only), landmark and agent offsets].
+    if scenario == "simple_tag_v3":
+        return [AgentLayout(None, True)] * (env_kwargs.get("num_good", 1) + env_kwargs.get("num_adversaries", 3))
+    if scenario == "simple_adversary_v3":
+        return [AgentLayout(None, True)] * (env_kwargs.get("N", 2) + 1)
     raise ValueError(f"plane symmetries are defined for {', '.join(SYMMETRIC_SCENARIOS)}, not {scenario}")
 
 
@@ -69,7 +81,8 @@ class PlaneSymmetries:
             source = torch.arange(obs_dim).repeat(len(ELEMENTS), 1)
             sign = torch.ones(len(ELEMENTS), obs_dim)
             actions = torch.arange(action_dim).repeat(len(ELEMENTS), 1)
-            x, y = torch.arange(layout.vector_dims)[0::2], torch.arange(layout.vector_dims)[1::2]
+            vector_dims = layout.vectors_in(obs_dim)
+            x, y = torch.arange(vector_dims)[0::2], torch.arange(vector_dims)[1::2]
             for g, element in enumerate(ELEMENTS):
                 swap, sx, sy = element
                 source[g, x], source[g, y] = (y, x) if swap else (x, y)
@@ -100,7 +113,8 @@ def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[i
     """The symmetries of `scenario`; ValueError where its observations are not laid out as expected."""
     layouts = agent_layouts(scenario, env_kwargs)
     for layout, obs_dim, action_dim in zip(layouts, obs_dims, action_dims, strict=True):
-        if layout.vector_dims > obs_dim or (layout.moves and action_dim != MOVE_ACTIONS):
+        vector_dims = layout.vectors_in(obs_dim)
+        if vector_dims > obs_dim or vector_dims % 2 or (layout.moves and action_dim != MOVE_ACTIONS):
             raise ValueError(f"plane symmetries: {scenario}'s spaces (observation {obs_dim}, "
                              f"action {action_dim}) are not the layout expected")
     return PlaneSymmetries(layouts, obs_dims, action_dims, device)

@@ -60,10 +60,10 @@ USAGE_ERRORS = [
     (["--hidden-sizes", "64,0"], ["--hidden-sizes", "'64,0'", "positive layer sizes"]),
     (["--device", "tpu"], ["--device", "'tpu'", "'cpu'", "'cuda'"]),
     (["--resume", "run", "--overwrite"], ["--overwrite", "not allowed with argument --resume"]),
-    (["--scenario", "simple_tag_v3", "--discriminator-symmetries"],
-     ["--discriminator-symmetries", "simple_tag_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
-    (["--scenario", "simple_tag_v3", "--bc-symmetries"],
-     ["--bc-symmetries", "simple_tag_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
+    (["--scenario", "simple_push_v3", "--discriminator-symmetries"],
+     ["--discriminator-symmetries", "simple_push_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
+    (["--scenario", "simple_push_v3", "--bc-symmetries"],
+     ["--bc-symmetries", "simple_push_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
 ]
 
 

@@ -10,24 +10,30 @@ from envs.symmetries import ELEMENTS, SYMMETRIC_SCENARIOS, plane_symmetries, tur
 NUM_ENVS = 8
 
 
-def symmetries_of(env: BatchedVectorEnv, scenario: str):
+def symmetries_of(env: BatchedVectorEnv, scenario: str, options: dict):
     agents = list(env.action_spaces)
     action_dims = [space.n if hasattr(space, "n") else space.shape[0] for space in env.action_spaces.values()]
-    return agents, action_dims, plane_symmetries(scenario, {}, [env.observation_spaces[a].shape[0] for a in agents],
-                                                 action_dims)
+    return agents, action_dims, plane_symmetries(scenario, options,
+                                                 [env.observation_spaces[a].shape[0] for a in agents], action_dims)
 
 
 def to_columns(action: np.ndarray, dim: int, discrete: bool) -> torch.Tensor:
     return torch.nn.functional.one_hot(torch.as_tensor(action), dim).float() if discrete else torch.as_tensor(action)
 
 
+# every scenario with its defaults, and with other numbers of agents and landmarks
+CASES = [(scenario, {}) for scenario in SYMMETRIC_SCENARIOS] + [
+    ("simple_spread_v3", {"N": 4}), ("simple_tag_v3", {"num_good": 2, "num_adversaries": 2, "num_obstacles": 1}),
+    ("simple_adversary_v3", {"N": 3})]
+
+
 @pytest.mark.parametrize("continuous", [False, True])
-@pytest.mark.parametrize("scenario", SYMMETRIC_SCENARIOS)
-def test_turned_world_observes_and_steps_as_turned_observations(scenario, continuous):
-    kwargs = {"max_cycles": 25, "continuous_actions": continuous}
+@pytest.mark.parametrize("scenario, options", CASES, ids=[f"{s}{o or ''}" for s, o in CASES])
+def test_turned_world_observes_and_steps_as_turned_observations(scenario, options, continuous):
+    kwargs = {**options, "max_cycles": 25, "continuous_actions": continuous}
     env = BatchedVectorEnv(scenario, kwargs, NUM_ENVS)
     env.reset(seed=0)
-    agents, action_dims, symmetries = symmetries_of(env, scenario)
+    agents, action_dims, symmetries = symmetries_of(env, scenario, options)
     rng = np.random.default_rng(0)
     for _ in range(3):  # agents under way: velocities as well as positions to turn
         obs = env.step({a: sample(space, rng) for a, space in env.action_spaces.items()}).observations
@@ -64,10 +70,14 @@ def sample(space, rng: np.random.Generator) -> np.ndarray:
 
 
 def test_scenarios_and_spaces_without_a_known_layout_are_refused():
-    with pytest.raises(ValueError, match="simple_tag_v3"):
-        plane_symmetries("simple_tag_v3", {}, [16] * 4, [5] * 4)
+    with pytest.raises(ValueError, match="simple_push_v3"):  # its observations hold colours among the vectors
+        plane_symmetries("simple_push_v3", {}, [8, 19], [5] * 2)
     with pytest.raises(ValueError, match="num_landmark_neighbors"):
         plane_symmetries("simple_spread_v3", {"num_landmark_neighbors": 2}, [14] * 3, [5] * 3)
+    with pytest.raises(ValueError, match="num_agent_neighbors"):
+        plane_symmetries("simple_tag_v3", {"num_agent_neighbors": 2}, [16] * 4, [5] * 4)
+    with pytest.raises(ValueError, match="observation 15"):  # an odd number of columns cannot be (x, y) pairs
+        plane_symmetries("simple_adversary_v3", {}, [8, 10, 15], [5] * 3)
     with pytest.raises(ValueError, match="action 50"):  # moves combined with speech: not the five moves
         plane_symmetries("simple_spread_v3", {}, [18] * 3, [50] * 3)
 
