@@ -106,7 +106,9 @@ def main() -> None:
     try:
         hidden_sizes = tuple(int(size) for size in args.hidden_sizes.split(","))
     except ValueError:
-        parser.error(f"argument --hidden-sizes: {args.hidden_sizes!r} is not a comma-separated list of sizes")
+        hidden_sizes = ()
+    if not hidden_sizes or min(hidden_sizes) < 1:
+        parser.error(f"argument --hidden-sizes: {args.hidden_sizes!r} is not a comma-separated list of positive sizes")
     torch.set_num_threads(1)
     try:
         expert = load_demonstrations(args.expert)
