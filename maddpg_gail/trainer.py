@@ -329,6 +329,8 @@ class Trainer:
                     if stop.requested:
                         break
         finally:  # also on an error: progressbar2 restores the streams it wraps, files are closed
+            if bar_returns:  # the last line shows the return at the end, not at the last timed redraw
+                bar.variables["return"] = float(np.mean(bar_returns))
             bar.finish(dirty=stop.requested or self.counters.episodes < cfg.episodes)
             writer.close()
             self.env.close()

@@ -5,6 +5,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import progressbar
 import pytest
 import torch
 
@@ -86,6 +88,25 @@ def test_resume_gives_bit_identical_parameters(tiny_config, tmp_path, continuous
     assert_same_parameters(uninterrupted, resumed)
     assert (uninterrupted / "metrics.csv").read_text().splitlines()[-1].split(",")[:3] == \
         (resumed / "metrics.csv").read_text().splitlines()[-1].split(",")[:3]
+
+
+def test_the_bars_last_line_shows_the_mean_return_of_the_last_episodes(tiny_config, tmp_path, monkeypatch):
+    # 40 episodes in well under the 30 s between redraws of a bar in a log: only the end can show them
+    trainer = Trainer(dataclasses.replace(tiny_config, episodes=40, eval_interval=40, save_interval=40), tmp_path)
+    returns, shown = [], []
+    collect_step = trainer.collect_step
+
+    def recording_collect_step():
+        finished = collect_step()
+        returns.extend(finished.sum(axis=1))
+        return finished
+
+    trainer.collect_step = recording_collect_step
+    finish = progressbar.ProgressBar.finish
+    monkeypatch.setattr(progressbar.ProgressBar, "finish",
+                        lambda bar, **kwargs: shown.append(bar.variables["return"]) or finish(bar, **kwargs))
+    assert trainer.train()
+    assert shown == [pytest.approx(float(np.mean(returns[-100:])))]
 
 
 def test_load_policy_runs_on_the_plain_mpe2_env(tiny_config, tmp_path):
