@@ -28,7 +28,9 @@ sys.path.insert(0, str(ROOT))
 
 from envs import make_parallel_env  # noqa: E402
 from envs.symmetries import plane_symmetries  # noqa: E402
-from maddpg_gail.demonstrations import Demonstrations, DemonstrationsError, ExpertData, load_demonstrations  # noqa: E402
+from maddpg_gail.demonstrations import (  # noqa: E402
+    Demonstrations, DemonstrationsError, ExpertData, episode_sums, load_demonstrations,
+)
 from maddpg_gail.discriminators import Discriminators, DiscriminatorTrainer  # noqa: E402
 from maddpg_gail.networks import ActionSpec  # noqa: E402
 
@@ -37,9 +39,7 @@ REPORTS = 8
 
 def episode_rewards(logits: torch.Tensor, episode_id: np.ndarray) -> float:
     """Mean over episodes and agents of the summed softplus(logit) rewards of each episode."""
-    _, episode = np.unique(episode_id, return_inverse=True)
-    totals = torch.zeros(episode.max() + 1, logits.shape[1]).index_add_(0, torch.as_tensor(episode), F.softplus(logits))
-    return float(totals.mean())
+    return float(episode_sums(episode_id, F.softplus(logits).numpy()).mean())
 
 
 def separation(

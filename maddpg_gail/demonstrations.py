@@ -70,11 +70,16 @@ class Demonstrations:
 
     def episode_returns(self) -> np.ndarray:
         """Environment return of each episode per agent, float64 [episodes, n_agents], in episode order."""
-        _, episode = np.unique(self.episode_id, return_inverse=True)
-        returns = np.zeros((self.num_episodes, len(self.agents)))
-        # Summed one reward at a time in the order of the steps, as `evaluate` does: the same figures to the bit.
-        np.add.at(returns, episode, np.stack([self.rewards[a] for a in self.agents], axis=1))
-        return returns
+        return episode_sums(self.episode_id, np.stack([self.rewards[a] for a in self.agents], axis=1))
+
+
+def episode_sums(episode_id: np.ndarray, per_step: np.ndarray) -> np.ndarray:
+    """Per-step values [T, k] summed over each episode: float64 [episodes, k], in episode order."""
+    _, episode = np.unique(episode_id, return_inverse=True)
+    sums = np.zeros((episode.max() + 1, per_step.shape[1]))
+    # Summed one step at a time in the order of the steps, as `evaluate` does: the same figures to the bit.
+    np.add.at(sums, episode, per_step)
+    return sums
 
 
 class ExpertData:
