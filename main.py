@@ -22,7 +22,7 @@ from pathlib import Path
 
 from envs import BACKENDS, SCENARIOS, make_parallel_env, validate_env_kwargs
 from envs.symmetries import agent_layouts
-from maddpg_gail.config import CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config
+from maddpg_gail.config import CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config, replay_capacity
 
 RUN_FAILED = 1
 USAGE_ERROR = 2
@@ -191,8 +191,13 @@ def validated_config(parser: Parser, args: dict) -> Config:
                 agent_layouts(config.scenario, config.env_kwargs)
             except ValueError as error:
                 parser.error(f"argument {flag}: {error}")
-    if config.batch_size > config.buffer_size:
-        parser.error(f"argument --batch-size: {config.batch_size} is larger than --buffer-size {config.buffer_size}")
+    capacity = replay_capacity(config.buffer_size, config.num_envs)
+    flag, first_update = max(("--learning-starts", config.learning_starts), ("--batch-size", config.batch_size),
+                             key=lambda pair: pair[1])
+    if first_update > capacity:  # the buffer would never hold enough transitions for the first update
+        parser.error(f"argument {flag}: {first_update} is more than the replay buffer holds ({capacity} "
+                     f"transitions: --buffer-size {config.buffer_size} in whole steps of --num-envs "
+                     f"{config.num_envs}), so no update would ever run")
     check_demos(parser, config)
     return config
 
@@ -248,6 +253,8 @@ def run_train(argv: list[str]) -> int:
     from maddpg_gail.checkpoint import CheckpointError
 
     if resume_dir is not None:
+        if run_dir is not None:
+            parser.error("argument --run-dir: not allowed with argument --resume (a run resumes in its own folder)")
         check_resume_flags(parser, resume_dir, args)
         run_dir = resume_dir
     else:

@@ -18,6 +18,8 @@ from typing import Callable, NamedTuple
 import numpy as np
 import torch
 
+from maddpg_gail.config import replay_capacity
+
 
 class Batch(NamedTuple):
     obs: list[torch.Tensor]  # per agent [B, obs_dim]
@@ -44,8 +46,7 @@ class ReplayBuffer:
         n_step: int = 1,
         gamma: float = 0.95,
     ):
-        # A whole number of env steps, so that row i + K is always the same env's next step.
-        self.capacity = max(num_envs, capacity - capacity % num_envs)
+        self.capacity = replay_capacity(capacity, num_envs)
         self.num_envs = num_envs
         self.n_step = n_step
         self.gamma = gamma
@@ -56,7 +57,8 @@ class ReplayBuffer:
         width = sum(self._widths)
         self._next_obs_start = sum(obs_dims) + sum(action_dims)
         self._rewards_start = width - self.n_agents - 2  # rewards, then terminated and truncated
-        self.storage = torch.zeros(self.capacity, width, dtype=torch.float32, device=device)
+        # Allocated at the first add or load: a behaviour-cloning run builds a buffer it never fills.
+        self.storage = torch.zeros(0, width, dtype=torch.float32, device=device)
         self.pos = 0
         self.size = 0
         self.generator = torch.Generator(device=device)
@@ -79,6 +81,7 @@ class ReplayBuffer:
         rows = np.concatenate([*obs, *actions, *next_obs, rewards, flags], axis=1, dtype=np.float32)
         if rows.shape[0] != self.num_envs:
             raise ValueError(f"expected one step of {self.num_envs} envs, got {rows.shape[0]} rows")
+        self._allocate()
         self.storage[self.pos : self.pos + self.num_envs] = torch.from_numpy(rows).to(self.device)
         self.pos = (self.pos + self.num_envs) % self.capacity
         self.size = min(self.size + self.num_envs, self.capacity)
@@ -122,6 +125,10 @@ class ReplayBuffer:
         )
         return self._batch(rows, rewards, self.gamma ** m.float())
 
+    def _allocate(self) -> None:
+        if len(self.storage) < self.capacity:
+            self.storage = torch.zeros(self.capacity, self.storage.shape[1], dtype=torch.float32, device=self.device)
+
     def _obs_and_actions(self, rows: torch.Tensor) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         n = self.n_agents
         columns = rows[:, : self._next_obs_start].split(self._widths[: 2 * n], dim=1)
@@ -144,7 +151,9 @@ class ReplayBuffer:
     def load_state_dict(self, state: dict) -> None:
         rows = state["rows"]
         if rows.shape[1] != self.storage.shape[1] or rows.shape[0] > self.capacity:
-            raise ValueError(f"replay buffer rows of shape {tuple(rows.shape)} do not fit {tuple(self.storage.shape)}")
+            raise ValueError(f"replay buffer rows of shape {tuple(rows.shape)} do not fit "
+                             f"{(self.capacity, self.storage.shape[1])}")
+        self._allocate()
         self.storage[: rows.shape[0]] = rows.to(self.device)
         self.size = rows.shape[0]
         self.pos = state["pos"]

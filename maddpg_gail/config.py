@@ -15,6 +15,12 @@ DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def replay_capacity(buffer_size: int, num_envs: int) -> int:
+    """The transitions a replay buffer of `buffer_size` keeps: whole steps of the `num_envs` envs, so
+    that row i + num_envs is always the same env's next step."""
+    return max(num_envs, buffer_size - buffer_size % num_envs)
+
+
 @dataclass
 class Config:
     # environment

@@ -129,3 +129,14 @@ def test_a_checkpoint_holds_only_the_filled_rows(tmp_path):
     torch.save(buffer.state_dict(), tmp_path / "buffer.pt")
     row_bytes = buffer.storage.shape[1] * 4
     assert (tmp_path / "buffer.pt").stat().st_size < 1000 * row_bytes  # not the 100,000 rows of capacity
+
+
+def test_storage_is_allocated_at_the_first_add_or_load_only():
+    buffer = make_buffer(100_000, num_envs=2)
+    assert buffer.storage.numel() == 0  # `main.py bc` builds a buffer it never fills
+    buffer.add(*transitions(2, 0))
+    assert buffer.storage.shape[0] == 100_000
+    fresh = make_buffer(100_000, num_envs=2)
+    fresh.load_state_dict(buffer.state_dict())
+    assert fresh.storage.shape[0] == 100_000
+    torch.testing.assert_close(fresh.sample(16).obs[0], buffer.sample(16).obs[0])
