@@ -13,6 +13,7 @@ The file holds, for T transitions and each agent (any tool may write it; `load_d
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -183,6 +184,12 @@ def load_demonstrations(
         episode_id=arrays["episode_id"],
         source=meta.get("source", {}),
     )
+
+
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: what a checkpoint keeps to tell, on resume, that its dataset is unchanged."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
 
 
 def describe(error: Exception) -> str:

@@ -33,7 +33,7 @@ from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_pat
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import evaluate, record_gif
 from maddpg_gail.bc import behaviour_cloning
-from maddpg_gail.demonstrations import ExpertData, load_demonstrations
+from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
 from maddpg_gail.maddpg import MADDPG
 from maddpg_gail.networks import ActionSpec
@@ -139,9 +139,11 @@ class Trainer:
         needs_demos = cfg.reward == "gail" or cfg.bc_init or cfg.bc_weight > 0
         if needs_demos and cfg.demos is None:
             raise ValueError("reward='gail', bc_init and bc_weight > 0 need demonstrations: set demos")
+        self.demos_digest = ""
         if cfg.demos is not None:
             demos = load_demonstrations(Path(cfg.demos), cfg.scenario, cfg.parallel_env_kwargs())
             self.expert = ExpertData(demos, self.action_specs, self.device, seed=cfg.seed)
+            self.demos_digest = file_digest(cfg.demos)
         if cfg.reward == "gail":
             discriminators = Discriminators(
                 self.obs_dims, [s.dim for s in self.action_specs], tuple(cfg.hidden_sizes),
@@ -395,6 +397,8 @@ class Trainer:
         save_checkpoint(
             {
                 "config": self.config.to_dict(),
+                "device": self.device.type,
+                "demos_sha256": self.demos_digest,
                 "agents": list(self.agents),
                 "obs_dims": self.obs_dims,
                 "action_specs": spec_dicts(self.action_specs),
@@ -475,7 +479,19 @@ def resume(run_dir: Path, episodes: int | None = None) -> tuple[Path, bool]:
         print(f"{run_dir}: nothing to train, its checkpoint has {done} episodes and the run asks for "
               f"{config.episodes}; give --episodes above {done} to train on", file=sys.stderr)
         return run_dir, True
-    trainer = Trainer(config, run_dir)
+    # Checkpoints before these keys were added resume unchecked. The replay buffer's and the
+    # demonstrations' random generators live on the training device, so their states only load there.
+    device = resolve_device(config.device).type
+    if state.get("device", device) != device:
+        raise CheckpointError(f"{path}: it was trained on {state['device']} and would resume on {device}; "
+                              f"a run resumes only on the kind of device it was trained on")
+    try:
+        trainer = Trainer(config, run_dir)
+    except DemonstrationsError as error:
+        raise CheckpointError(f"{path}: its demonstrations do not load: {error}") from None
+    if state.get("demos_sha256", trainer.demos_digest) != trainer.demos_digest:
+        raise CheckpointError(f"{path}: its demonstrations {config.demos} have changed since the run was trained "
+                              f"on them; put the original file back to resume it")
     try:
         trainer.restore(state)
     except (KeyError, TypeError, ValueError, RuntimeError) as error:  # a checkpoint edited or pieced together

@@ -10,7 +10,7 @@ import torch
 
 from envs.symmetries import ELEMENTS, plane_symmetries
 from maddpg_gail import load_policy
-from maddpg_gail.checkpoint import load_checkpoint
+from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
 from maddpg_gail.experts import ScriptedSpreadExpert
 from maddpg_gail.trainer import Trainer, clone, resume, train
@@ -159,6 +159,42 @@ def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path, opt
             assert torch.equal(tensor, b["learner"][part][name]), name
     for name, tensor in a["discriminators"]["discriminators"].items():
         assert torch.equal(tensor, b["discriminators"]["discriminators"][name]), name
+
+
+def test_resume_refuses_missing_or_changed_demonstrations_in_one_line(tiny_config, demos_path, tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), episodes=6)
+    run_dir, _ = train(config, tmp_path / "run")
+    checkpoint = run_dir / "checkpoints" / "checkpoint.pt"
+    before = checkpoint.read_bytes()
+    original = demos_path.read_bytes()
+    other = collect(ScriptedSpreadExpert({"max_cycles": 25, "continuous_actions": False}), "simple_spread_v3",
+                    {"max_cycles": 25, "continuous_actions": False}, episodes=8, seed=1)
+    save_demonstrations(other, demos_path)  # the same env, other episodes: it would load without complaint
+    changed = cli("--resume", str(run_dir), "--episodes", "12")
+    assert changed.returncode == 2
+    assert changed.stderr.strip().splitlines() == [
+        f"main.py: error: argument --resume: {checkpoint}: its demonstrations {demos_path} have changed since the "
+        "run was trained on them; put the original file back to resume it"]
+    demos_path.unlink()
+    missing = cli("--resume", str(run_dir), "--episodes", "12")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [
+        f"main.py: error: argument --resume: {checkpoint}: its demonstrations do not load: {demos_path}: no "
+        "demonstrations file there"]
+    assert checkpoint.read_bytes() == before
+    demos_path.write_bytes(original)
+    assert cli("--resume", str(run_dir), "--episodes", "12").returncode == 0
+
+
+def test_resume_refuses_a_checkpoint_of_another_device_kind(tiny_config, tmp_path):
+    run_dir, _ = train(dataclasses.replace(tiny_config, episodes=6), tmp_path / "run")
+    checkpoint = run_dir / "checkpoints" / "checkpoint.pt"
+    state = load_checkpoint(checkpoint)
+    assert state["device"] == "cpu"
+    torch.save({**state, "device": "cuda"}, checkpoint)
+    with pytest.raises(CheckpointError, match="it was trained on cuda and would resume on cpu; a run resumes only "
+                                              "on the kind of device it was trained on"):
+        resume(run_dir, episodes=12)
 
 
 def test_behaviour_cloning_imitates_the_expert(tiny_config, demos_path, tmp_path):
