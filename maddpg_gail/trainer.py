@@ -483,8 +483,9 @@ def resume(run_dir: Path, episodes: int | None = None) -> tuple[Path, bool]:
     # demonstrations' random generators live on the training device, so their states only load there.
     device = resolve_device(config.device).type
     if state.get("device", device) != device:
+        hint = " (CUDA_VISIBLE_DEVICES= hides the GPU)" if state["device"] == "cpu" else ""
         raise CheckpointError(f"{path}: it was trained on {state['device']} and would resume on {device}; "
-                              f"a run resumes only on the kind of device it was trained on")
+                              f"a run resumes only on the kind of device it was trained on{hint}")
     try:
         trainer = Trainer(config, run_dir)
     except DemonstrationsError as error:
