@@ -21,7 +21,7 @@ import tempfile
 from pathlib import Path
 
 from envs import BACKENDS, SCENARIOS, make_parallel_env, validate_env_kwargs
-from envs.symmetries import agent_layouts
+from envs.symmetries import agent_layouts, relabellings
 from maddpg_gail.config import CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config, replay_capacity
 
 RUN_FAILED = 1
@@ -143,6 +143,9 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
         help="weight of a behaviour-cloning term in each actor's loss (default 0: none)")
     add("--bc-symmetries", action="store_true", default=suppress,
         help="clone (bc, --bc-init, --bc-weight) on demonstrations turned by the plane's rotations and reflections")
+    add("--relabel-entities", action="store_true", default=suppress,
+        help="the symmetries (--discriminator-symmetries, --bc-symmetries) also permute the interchangeable agents "
+             "and landmarks (simple_spread_v3)")
     add("--actor-warmup-updates", type=integer(0), default=suppress,
         help="updates that train the critics only, before the actors (default 0)")
     add("--run-dir", type=Path, help="output folder (default runs/<scenario>__<critic>__s<seed>__<time>)")
@@ -183,7 +186,7 @@ def validated_config(parser: Parser, args: dict) -> Config:
         validate_env_kwargs(config.scenario, config.env_kwargs)
     except ValueError as error:
         parser.error(f"argument --env-kwargs: {error}")
-    check_env_builds(parser, config)
+    obs_dims = check_env_builds(parser, config)
     for flag, wanted in (("--discriminator-symmetries", config.discriminator_symmetries),
                          ("--bc-symmetries", config.bc_symmetries)):
         if wanted:
@@ -191,6 +194,14 @@ def validated_config(parser: Parser, args: dict) -> Config:
                 agent_layouts(config.scenario, config.env_kwargs)
             except ValueError as error:
                 parser.error(f"argument {flag}: {error}")
+    if config.relabel_entities:
+        if not (config.discriminator_symmetries or config.bc_symmetries):
+            parser.error("argument --relabel-entities: it adds to the symmetries, so it needs "
+                         "--discriminator-symmetries or --bc-symmetries")
+        try:
+            relabellings(config.scenario, config.env_kwargs, obs_dims)
+        except ValueError as error:
+            parser.error(f"argument --relabel-entities: {error}")
     capacity = replay_capacity(config.buffer_size, config.num_envs)
     flag, first_update = max(("--learning-starts", config.learning_starts), ("--batch-size", config.batch_size),
                              key=lambda pair: pair[1])
@@ -218,13 +229,15 @@ def check_demos(parser: Parser, config: Config) -> None:
         parser.error(f"argument --demos: {error}")
 
 
-def check_env_builds(parser: Parser, config: Config) -> None:
-    """Build and step the env once, so that options it cannot take fail now, not when training starts."""
+def check_env_builds(parser: Parser, config: Config) -> list[int]:
+    """Build and step the env once, so that options it cannot take fail now, not when training starts;
+    returns the size of each agent's observation."""
     try:
         env = make_parallel_env(config.scenario, config.parallel_env_kwargs())
         env.reset(seed=config.seed)
         env.step({agent: env.action_space(agent).sample() for agent in env.agents})
         env.close()
+        return [int(env.observation_space(agent).shape[0]) for agent in env.possible_agents]
     except Exception as error:  # a scenario raises any type for an option it cannot take: TypeError, AssertionError...
         given = " ".join(f"{key}={json.dumps(value)}" for key, value in config.env_kwargs.items()) or "its defaults"
         reason = " ".join(f"{type(error).__name__}: {error}".split())
@@ -357,7 +370,8 @@ def imitation_score(policy, policy_return: float, args: argparse.Namespace) -> s
 
 # The settings a behaviour-cloning run uses: the env, the actors, the cloning and the final evaluation.
 BC_SETTINGS = {"scenario", "env_kwargs", "max_cycles", "continuous_actions", "num_envs", "env_backend", "hidden_sizes",
-               "seed", "device", "eval_episodes", "demos", "bc_epochs", "bc_batch_size", "bc_lr", "bc_symmetries"}
+               "seed", "device", "eval_episodes", "demos", "bc_epochs", "bc_batch_size", "bc_lr", "bc_symmetries",
+               "relabel_entities"}
 
 
 def run_bc(argv: list[str]) -> int:

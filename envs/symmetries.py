@@ -9,11 +9,17 @@ erase.
 
 MAGAIL augments its discriminators' samples with them (`Config.discriminator_symmetries`), and
 behaviour cloning its batches (`Config.bc_symmetries`): eight demonstrations for every one recorded.
+
+simple_spread_v3 has more: its agents are interchangeable, and so are its landmarks. `Relabellings`
+permutes both (`Config.relabel_entities`, on top of the plane's symmetries): 8 * N! * N! samples for
+every one recorded (288 with N = 3). That is exact for an expert that treats them alike, as the
+scripted one does, and erases the conventions of one that does not.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import permutations
 from typing import Any
 
 import torch
@@ -118,3 +124,87 @@ def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[i
             raise ValueError(f"plane symmetries: {scenario}'s spaces (observation {obs_dim}, "
                              f"action {action_dim}) are not the layout expected")
     return PlaneSymmetries(layouts, obs_dims, action_dims, device)
+
+
+class Relabellings:
+    """simple_spread_v3 with N agents and N landmarks relabelled: a sample's new landmark k is its old landmark
+    landmark_order[k], its new agent i the old agent agent_order[i], whose observation lists the others (and
+    their speech) in the new order. Rewards stay with their agents: relabelled worlds step alike."""
+
+    def __init__(self, n: int, device: torch.device | str = "cpu"):
+        self.n = n
+        self.obs_dim = 6 * n  # [own velocity, own position, N landmarks, N - 1 agents, N - 1 speech], (x, y) each
+        # agent i's observation lists the others in index order: others[i, t] is the agent in its slot t
+        self.others = torch.tensor([[j for j in range(n) if j != i] for i in range(n)], device=device)
+        self.device = device
+
+    def apply(self, landmark_order: torch.Tensor, agent_order: torch.Tensor, obs: list[torch.Tensor],
+              actions: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Sample b relabelled by the orders landmark_order[b] and agent_order[b] (permutations of range(N), [B, N])."""
+        n, batch = self.n, landmark_order.shape[0]
+        landmark_column = 4 + 2 * landmark_order[:, None, :].expand(batch, n, n)  # [B, new agent, landmark slot]
+        # the new agent i is the old agent_order[i], who sees the old agent_order[j] in its slot of that agent
+        old_self = agent_order[:, :, None]
+        old_other = agent_order[:, self.others]  # [B, new agent, others' slot]
+        old_slot = old_other - (old_other > old_self).long()
+        columns = torch.cat([
+            torch.arange(4, device=self.device).expand(batch, n, 4),
+            pairs(landmark_column),
+            pairs(4 + 2 * n + 2 * old_slot),  # the other agents' positions
+            pairs(2 + 4 * n + 2 * old_slot),  # and their speech
+        ], dim=2)
+        joint_obs = torch.stack(obs, dim=1).gather(1, agent_order[..., None].expand(-1, -1, self.obs_dim))
+        joint_actions = torch.stack(actions, dim=1)
+        joint_actions = joint_actions.gather(1, agent_order[..., None].expand(-1, -1, joint_actions.shape[2]))
+        return list(joint_obs.gather(2, columns).unbind(1)), list(joint_actions.unbind(1))
+
+    def augment(self, obs: list[torch.Tensor], actions: list[torch.Tensor], generator: torch.Generator
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """Each sample relabelled by random permutations of its landmarks and of its agents."""
+        batch = obs[0].shape[0]
+        orders = torch.rand(2, batch, self.n, device=obs[0].device, generator=generator).argsort(dim=2)
+        return self.apply(orders[0], orders[1], obs, actions)
+
+    def all_orders(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Every (landmark order, agent order) pair, each [N]: (N!)^2 relabellings."""
+        orders = [torch.tensor(order, device=self.device) for order in permutations(range(self.n))]
+        return [(landmarks, agents) for landmarks in orders for agents in orders]
+
+
+def pairs(start: torch.Tensor) -> torch.Tensor:
+    """Columns [..., 2k] of k (x, y) pairs starting at `start` [..., k]."""
+    return torch.stack([start, start + 1], dim=-1).flatten(-2)
+
+
+class WorldSymmetries:
+    """What a run augments samples with: the plane's symmetries, after `relabellings` where given."""
+
+    def __init__(self, plane: PlaneSymmetries, relabellings: Relabellings | None):
+        self.plane = plane
+        self.relabellings = relabellings
+
+    def augment(self, obs: list[torch.Tensor], actions: list[torch.Tensor], generator: torch.Generator
+                ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        if self.relabellings is not None:
+            obs, actions = self.relabellings.augment(obs, actions, generator)
+        return self.plane.augment(obs, actions, generator)
+
+
+def relabellings(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int],
+                device: torch.device | str = "cpu") -> Relabellings:
+    """The relabellings of `scenario`; ValueError where it has none or its observations are not laid out as expected."""
+    if scenario != "simple_spread_v3":
+        raise ValueError(f"relabellings are defined for simple_spread_v3 (interchangeable agents and landmarks), "
+                         f"not {scenario}")
+    agent_layouts(scenario, env_kwargs)  # refuses observations of the nearest neighbours only
+    n = env_kwargs.get("N", 3)
+    if obs_dims != [6 * n] * n:
+        raise ValueError(f"relabellings: {scenario}'s observations {obs_dims} are not the layout expected")
+    return Relabellings(n, device)
+
+
+def world_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],
+                     relabel_entities: bool, device: torch.device | str = "cpu") -> WorldSymmetries:
+    """The plane's symmetries of `scenario`, and with `relabel_entities` its relabellings; ValueError as they say."""
+    return WorldSymmetries(plane_symmetries(scenario, env_kwargs, obs_dims, action_dims, device),
+                           relabellings(scenario, env_kwargs, obs_dims, device) if relabel_entities else None)

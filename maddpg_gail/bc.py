@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from envs.symmetries import PlaneSymmetries
+from envs.symmetries import WorldSymmetries
 from maddpg_gail.demonstrations import ExpertData
 from maddpg_gail.networks import Actor
 
@@ -21,11 +21,12 @@ def bc_loss(actor: Actor, obs: torch.Tensor, expert_actions: torch.Tensor) -> to
 
 def behaviour_cloning(
     actors: nn.ModuleList, expert: ExpertData, epochs: int, batch_size: int, lr: float,
-    symmetries: PlaneSymmetries | None = None,
+    symmetries: WorldSymmetries | None = None,
 ) -> list[float]:
     """Fit every actor to its agent's expert actions; returns the mean loss of each epoch (summed over agents).
 
-    With `symmetries`, every batch is turned by random rotations and reflections of the plane.
+    With `symmetries`, every batch is turned by random symmetries of the world (rotations and reflections
+    of the plane, and relabellings where they include them).
     """
     optimizer = torch.optim.Adam(actors.parameters(), lr=lr)
     epoch_losses = []

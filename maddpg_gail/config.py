@@ -68,6 +68,8 @@ class Config:
     bc_lr: float = 1e-3
     bc_weight: float = 0.0  # weight of a behaviour-cloning term added to each actor's loss (needs --demos)
     bc_symmetries: bool = False  # clone (bc, bc_init, bc_weight) on demonstrations turned as discriminator_symmetries does
+    # the symmetries above also relabel the interchangeable agents and landmarks (simple_spread_v3)
+    relabel_entities: bool = False
     actor_warmup_updates: int = 0  # updates that train the critics only, e.g. to keep a --bc-init clone intact
 
     # run

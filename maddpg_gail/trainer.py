@@ -26,7 +26,7 @@ import torch
 from tensorboardX import SummaryWriter
 
 from envs import make_vector_env
-from envs.symmetries import PlaneSymmetries, plane_symmetries
+from envs.symmetries import WorldSymmetries, world_symmetries
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
                                     save_checkpoint)
@@ -135,7 +135,7 @@ class Trainer:
         )
         self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
         self.gail: DiscriminatorTrainer | None = None
-        self.symmetries: PlaneSymmetries | None = None  # for discriminator_symmetries and bc_symmetries
+        self.symmetries: WorldSymmetries | None = None  # for discriminator_symmetries and bc_symmetries
         needs_demos = cfg.reward == "gail" or cfg.bc_init or cfg.bc_weight > 0
         if needs_demos and cfg.demos is None:
             raise ValueError("reward='gail', bc_init and bc_weight > 0 need demonstrations: set demos")
@@ -154,8 +154,8 @@ class Trainer:
                 cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,
             )
         if cfg.discriminator_symmetries or cfg.bc_symmetries:
-            self.symmetries = plane_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
-                                               [s.dim for s in self.action_specs], self.device)
+            self.symmetries = world_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
+                                               [s.dim for s in self.action_specs], cfg.relabel_entities, self.device)
         self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors, cfg.demos)
         self.counters = Counters()
         self.wall_time = 0.0  # seconds of training, summed over resumed sessions
@@ -229,7 +229,8 @@ class Trainer:
         with the actions the policy takes there instead: states that both sides share leave the
         discriminators only the actions to tell them apart by, rather than the demonstrations' states.
         With `discriminator_symmetries`, every sample of either side is turned by a random rotation or
-        reflection of the plane (envs/symmetries.py): eight demonstrations for each one recorded.
+        reflection of the plane (envs/symmetries.py): eight demonstrations for each one recorded; with
+        `relabel_entities`, also by a random relabelling of the agents and of the landmarks.
         """
         cfg = self.config
         matched = round(cfg.batch_size * cfg.discriminator_state_matched)
@@ -252,8 +253,7 @@ class Trainer:
         }
 
     def expert_sample(self, batch_size: int, turned: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Expert (observations, actions); `turned`: each sample by a random symmetry of the plane, eight
-        demonstrations for every one recorded."""
+        """Expert (observations, actions); `turned`: each sample by a random symmetry (`self.symmetries`)."""
         sample = self.expert.sample(batch_size)
         return self.symmetries.augment(*sample, self.expert.generator) if turned else sample
 

@@ -68,6 +68,11 @@ USAGE_ERRORS = [
      ["--discriminator-symmetries", "simple_push_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
     (["--scenario", "simple_push_v3", "--bc-symmetries"],
      ["--bc-symmetries", "simple_push_v3", "simple_spread_v3, simple_speaker_listener_v4"]),
+    (["--relabel-entities"], ["--relabel-entities", "needs --discriminator-symmetries or --bc-symmetries"]),
+    (["--scenario", "simple_speaker_listener_v4", "--bc-symmetries", "--relabel-entities"],
+     ["--relabel-entities", "defined for simple_spread_v3", "not simple_speaker_listener_v4"]),
+    (["--env-kwargs", "num_landmark_neighbors=2", "--bc-symmetries", "--relabel-entities"],
+     ["--bc-symmetries", "num_landmark_neighbors"]),
 ]
 
 

@@ -96,22 +96,41 @@ def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config
     assert not torch.equal(actors[0], next(trainer.learner.actors.parameters()))
 
 
+def group_elements(symmetries):
+    """Every element of `symmetries` (WorldSymmetries) as a function of (obs, actions), the identity first."""
+    def turning(g):
+        return lambda obs, actions: symmetries.plane.apply(torch.full((len(obs[0]),), g), obs, actions)
+
+    def relabelling(landmarks, agents):
+        return lambda obs, actions: symmetries.relabellings.apply(landmarks.expand(len(obs[0]), -1),
+                                                                 agents.expand(len(obs[0]), -1), obs, actions)
+    turnings = [turning(g) for g in range(len(ELEMENTS))]
+    if symmetries.relabellings is None:
+        return turnings
+    return [lambda obs, actions, t=t, r=relabelling(*orders): t(*r(obs, actions))
+            for orders in symmetries.relabellings.all_orders() for t in turnings]
+
+
 def assert_turned_recorded_steps(symmetries, sample, recorded_obs, recorded_actions):
-    """Every sample is a recorded joint step turned by one element for all agents; most not by the identity."""
+    """Every sample is a recorded joint step moved by one element for all agents; most not by the identity."""
     obs, actions = sample
     recorded = {tuple(row) for row in torch.cat([*recorded_obs, *recorded_actions], dim=1).tolist()}
     turned_back = []  # per element g: which samples g turns into a recorded joint step (all agents at once)
-    for g in range(len(ELEMENTS)):
-        back_obs, back_actions = symmetries.apply(torch.full((len(obs[0]),), g), obs, actions)
+    for element in group_elements(symmetries):  # a group: the inverse of each element is one of them
+        back_obs, back_actions = element(obs, actions)
         rows = torch.cat([*back_obs, *back_actions], dim=1).tolist()
         turned_back.append([tuple(row) in recorded for row in rows])
-    found = torch.tensor(turned_back)  # [8, batch]
+    found = torch.tensor(turned_back)  # [elements, batch]
     assert found.any(dim=0).all()
     assert found[0].float().mean() < 0.5
+    if symmetries.relabellings is not None:  # relabelled too, not only turned
+        assert found[: len(ELEMENTS)].any(dim=0).float().mean() < 0.5
 
 
-def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, demos_path, tmp_path):
-    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_symmetries=True)
+@pytest.mark.parametrize("relabel_entities", [False, True])
+def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, demos_path, tmp_path, relabel_entities):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_symmetries=True,
+                                 relabel_entities=relabel_entities)
     trainer = Trainer(config, tmp_path / "run")
     for _ in range(60):
         trainer.collect_step()
@@ -125,9 +144,10 @@ def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, d
     assert_turned_recorded_steps(trainer.symmetries, policy, buffer_obs, buffer_actions)
 
 
-def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_path, tmp_path):
+@pytest.mark.parametrize("relabel_entities", [False, True])
+def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_path, tmp_path, relabel_entities):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), bc_weight=0.5,
-                                 bc_symmetries=True)
+                                 bc_symmetries=True, relabel_entities=relabel_entities)
     trainer = Trainer(config, tmp_path / "run")
     for _ in range(60):
         trainer.collect_step()
