@@ -197,10 +197,10 @@ def relabellings(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int],
         raise ValueError(f"relabellings are defined for simple_spread_v3 (interchangeable agents and landmarks), "
                          f"not {scenario}")
     agent_layouts(scenario, env_kwargs)  # refuses observations of the nearest neighbours only
-    n = env_kwargs.get("N", 3)
-    if obs_dims != [6 * n] * n:
+    relabel = Relabellings(env_kwargs.get("N", 3), device)
+    if obs_dims != [relabel.obs_dim] * relabel.n:
         raise ValueError(f"relabellings: {scenario}'s observations {obs_dims} are not the layout expected")
-    return Relabellings(n, device)
+    return relabel
 
 
 def world_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],
