@@ -21,8 +21,10 @@ import tempfile
 from pathlib import Path
 
 from envs import BACKENDS, SCENARIOS, make_parallel_env, validate_env_kwargs
+from envs.spread import spread_layout
 from envs.symmetries import agent_layouts, relabellings
-from maddpg_gail.config import CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config, replay_capacity
+from maddpg_gail.config import (ACTOR_INPUTS, CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config,
+                                replay_capacity)
 
 RUN_FAILED = 1
 USAGE_ERROR = 2
@@ -104,6 +106,9 @@ def train_parser(prog: str = "main.py", description: str = "Train MADDPG / indep
     add("--env-backend", choices=BACKENDS, default=suppress)
     add("--critic", choices=CRITICS, default=suppress, help="centralized = MADDPG, independent = DDPG per agent")
     add("--hidden-sizes", type=hidden_sizes, default=suppress, help="MLP layer sizes, e.g. 64,64")
+    add("--actor-inputs", choices=ACTOR_INPUTS, default=suppress,
+        help="what the actors see: their observation (default), or it and the distance from every agent to every "
+             "landmark in it (distances: simple_spread_v3)")
     add("--actor-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--critic-lr", type=real(0, 1, low_open=True), default=suppress)
     add("--gamma", type=real(0, 1, high_open=True), default=suppress)
@@ -202,6 +207,11 @@ def validated_config(parser: Parser, args: dict) -> Config:
             relabellings(config.scenario, config.env_kwargs, obs_dims)
         except ValueError as error:
             parser.error(f"argument --relabel-entities: {error}")
+    if config.actor_inputs == "distances":
+        try:
+            spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances")
+        except ValueError as error:
+            parser.error(f"argument --actor-inputs: {error}")
     capacity = replay_capacity(config.buffer_size, config.num_envs)
     flag, first_update = max(("--learning-starts", config.learning_starts), ("--batch-size", config.batch_size),
                              key=lambda pair: pair[1])
@@ -370,8 +380,8 @@ def imitation_score(policy, policy_return: float, args: argparse.Namespace) -> s
 
 # The settings a behaviour-cloning run uses: the env, the actors, the cloning and the final evaluation.
 BC_SETTINGS = {"scenario", "env_kwargs", "max_cycles", "continuous_actions", "num_envs", "env_backend", "hidden_sizes",
-               "seed", "device", "eval_episodes", "demos", "bc_epochs", "bc_batch_size", "bc_lr", "bc_symmetries",
-               "relabel_entities"}
+               "actor_inputs", "seed", "device", "eval_episodes", "demos", "bc_epochs", "bc_batch_size", "bc_lr",
+               "bc_symmetries", "relabel_entities"}
 
 
 def run_bc(argv: list[str]) -> int:

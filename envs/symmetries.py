@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from envs.batched import MOVE_ACTIONS, MOVE_DIRECTIONS
+from envs.spread import SpreadLayout, spread_layout
 
 SYMMETRIC_SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4", "simple_tag_v3",
                        "simple_adversary_v3")
@@ -131,9 +132,9 @@ class Relabellings:
     landmark_order[k], its new agent i the old agent agent_order[i], whose observation lists the others (and
     their speech) in the new order. Rewards stay with their agents: relabelled worlds step alike."""
 
-    def __init__(self, n: int, device: torch.device | str = "cpu"):
-        self.n = n
-        self.obs_dim = 6 * n  # [own velocity, own position, N landmarks, N - 1 agents, N - 1 speech], (x, y) each
+    def __init__(self, layout: SpreadLayout, device: torch.device | str = "cpu"):
+        self.layout = layout
+        self.n = n = layout.n
         # agent i's observation lists the others in index order: others[i, t] is the agent in its slot t
         self.others = torch.tensor([[j for j in range(n) if j != i] for i in range(n)], device=device)
         self.device = device
@@ -141,8 +142,9 @@ class Relabellings:
     def apply(self, landmark_order: torch.Tensor, agent_order: torch.Tensor, obs: list[torch.Tensor],
               actions: list[torch.Tensor]) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """Sample b relabelled by the orders landmark_order[b] and agent_order[b] (permutations of range(N), [B, N])."""
-        n, batch = self.n, landmark_order.shape[0]
-        landmark_column = 4 + 2 * landmark_order[:, None, :].expand(batch, n, n)  # [B, new agent, landmark slot]
+        n, batch, layout = self.n, landmark_order.shape[0], self.layout
+        # [B, new agent, landmark slot]
+        landmark_column = layout.landmarks_start + 2 * landmark_order[:, None, :].expand(batch, n, n)
         # the new agent i is the old agent_order[i], who sees the old agent_order[j] in its slot of that agent
         old_self = agent_order[:, :, None]
         old_other = agent_order[:, self.others]  # [B, new agent, others' slot]
@@ -150,10 +152,10 @@ class Relabellings:
         columns = torch.cat([
             torch.arange(4, device=self.device).expand(batch, n, 4),
             pairs(landmark_column),
-            pairs(4 + 2 * n + 2 * old_slot),  # the other agents' positions
-            pairs(2 + 4 * n + 2 * old_slot),  # and their speech
+            pairs(layout.others_start + 2 * old_slot),  # the other agents' positions
+            pairs(layout.speech_start + 2 * old_slot),  # and their speech
         ], dim=2)
-        joint_obs = torch.stack(obs, dim=1).gather(1, agent_order[..., None].expand(-1, -1, self.obs_dim))
+        joint_obs = torch.stack(obs, dim=1).gather(1, agent_order[..., None].expand(-1, -1, layout.obs_dim))
         joint_actions = torch.stack(actions, dim=1)
         joint_actions = joint_actions.gather(1, agent_order[..., None].expand(-1, -1, joint_actions.shape[2]))
         return list(joint_obs.gather(2, columns).unbind(1)), list(joint_actions.unbind(1))
@@ -193,14 +195,7 @@ class WorldSymmetries:
 def relabellings(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int],
                 device: torch.device | str = "cpu") -> Relabellings:
     """The relabellings of `scenario`; ValueError where it has none or its observations are not laid out as expected."""
-    if scenario != "simple_spread_v3":
-        raise ValueError(f"relabellings are defined for simple_spread_v3 (interchangeable agents and landmarks), "
-                         f"not {scenario}")
-    agent_layouts(scenario, env_kwargs)  # refuses observations of the nearest neighbours only
-    relabel = Relabellings(env_kwargs.get("N", 3), device)
-    if obs_dims != [relabel.obs_dim] * relabel.n:
-        raise ValueError(f"relabellings: {scenario}'s observations {obs_dims} are not the layout expected")
-    return relabel
+    return Relabellings(spread_layout(scenario, env_kwargs, obs_dims, "relabellings"), device)
 
 
 def world_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],

@@ -13,6 +13,7 @@ REWARDS = ("env", "gail")
 DISCRIMINATORS = ("decentralized", "centralized")
 DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
+ACTOR_INPUTS = ("observation", "distances")
 
 
 def replay_capacity(buffer_size: int, num_envs: int) -> int:
@@ -34,6 +35,8 @@ class Config:
     # algorithm
     critic: str = "centralized"  # "centralized" = MADDPG, "independent" = DDPG per agent
     hidden_sizes: tuple[int, ...] = (64, 64)
+    # "distances": the actors also get the distance from every agent to every landmark (simple_spread_v3)
+    actor_inputs: str = "observation"
     actor_lr: float = 3e-3
     critic_lr: float = 3e-3
     gamma: float = 0.95

@@ -10,6 +10,7 @@ from scipy.optimize import linear_sum_assignment
 
 from envs import make_parallel_env
 from envs.batched import DAMPING, DEFAULT_SENSITIVITY, DT, MOVE_DIRECTIONS
+from envs.spread import SpreadLayout
 
 # Agents of simple_spread are 0.15 in radius and collide closer than 0.3. Parking two of them on landmarks
 # nearer than that costs the team 1 per step (at the default local_ratio 0.5), more than the at most
@@ -41,6 +42,7 @@ class ScriptedSpreadExpert:
         env = make_parallel_env(self.scenario, env_kwargs)
         self.env_kwargs = dict(env_kwargs)
         self.agents = list(env.possible_agents)
+        self.layout = SpreadLayout(len(self.agents))
         self.continuous = isinstance(env.action_space(self.agents[0]), spaces.Box)
         env.close()
 
@@ -64,11 +66,9 @@ class ScriptedSpreadExpert:
     def parse(self, obs: np.ndarray, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Agent i's observations [K, obs_dim] to its velocity [K, 2] and the positions relative to it of the
         landmarks [K, N, 2] and of every agent, itself included at row i [K, N, 2]."""
-        n, k = len(self.agents), len(obs)
-        landmarks = obs[:, 4 : 4 + 2 * n].reshape(k, n, 2)
-        others = obs[:, 4 + 2 * n : 2 + 4 * n].reshape(k, n - 1, 2)  # the other agents in order, skipping i
-        agents = np.concatenate([others[:, :i], np.zeros((k, 1, 2)), others[:, i:]], axis=1)
-        return obs[:, 0:2], landmarks, agents
+        others = self.layout.other_offsets(obs)  # the other agents in order, skipping i
+        agents = np.concatenate([others[:, :i], np.zeros((len(obs), 1, 2)), others[:, i:]], axis=1)
+        return obs[:, 0:2], self.layout.landmark_offsets(obs), agents
 
 
 def spread_goals(landmarks: np.ndarray, agents: np.ndarray, iterations: int = 5) -> np.ndarray:

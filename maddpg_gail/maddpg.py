@@ -12,10 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
+from envs.spread import spread_layout
 from maddpg_gail.bc import bc_loss
 from maddpg_gail.buffer import Batch
-from maddpg_gail.config import CRITICS, Config
-from maddpg_gail.networks import ActionSpec, Actor, Critic
+from maddpg_gail.config import ACTOR_INPUTS, CRITICS, Config
+from maddpg_gail.networks import ActionSpec, Actor, AgentLandmarkDistances, Critic
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -49,6 +50,18 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 # --- the learner -------------------------------------------------------------------------------
 
 
+def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSpec]) -> nn.ModuleList:
+    """Every agent's actor as `config` shapes it; ValueError where its `actor_inputs` do not fit the env."""
+    if config.actor_inputs not in ACTOR_INPUTS:
+        raise ValueError(f"unknown actor inputs {config.actor_inputs!r}; choose one of: {', '.join(ACTOR_INPUTS)}")
+    inputs = None
+    if config.actor_inputs == "distances":
+        inputs = AgentLandmarkDistances(spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances"))
+    hidden = tuple(config.hidden_sizes)
+    return nn.ModuleList(Actor(o, s, hidden, inputs) for o, s in zip(obs_dims, action_specs))
+
+
+
 class MADDPG:
     def __init__(self, obs_dims: list[int], action_specs: list[ActionSpec], config: Config, device: torch.device):
         if config.critic not in CRITICS:
@@ -62,9 +75,9 @@ class MADDPG:
         joint_dim = sum(obs_dims) + sum(spec.dim for spec in action_specs)
         critic_dims = [joint_dim if self.centralized else o + s.dim for o, s in zip(obs_dims, action_specs)]
 
-        self.actors = nn.ModuleList(Actor(o, s, hidden) for o, s in zip(obs_dims, action_specs)).to(device)
+        self.actors = make_actors(config, obs_dims, action_specs).to(device)
         self.critics = nn.ModuleList(Critic(d, hidden) for d in critic_dims).to(device)
-        self.target_actors = nn.ModuleList(Actor(o, s, hidden) for o, s in zip(obs_dims, action_specs)).to(device)
+        self.target_actors = make_actors(config, obs_dims, action_specs).to(device)
         self.target_critics = nn.ModuleList(Critic(d, hidden) for d in critic_dims).to(device)
         self.target_actors.load_state_dict(self.actors.state_dict())
         self.target_critics.load_state_dict(self.critics.state_dict())

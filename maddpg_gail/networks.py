@@ -10,6 +10,8 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
+from envs.spread import SpreadLayout
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -64,17 +66,37 @@ def greedy_one_hot(logits: torch.Tensor) -> torch.Tensor:
     return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
 
 
-class Actor(nn.Module):
-    """Maps one agent's observation to its action; `forward` returns the raw network output
-    (logits for discrete actions, pre-sigmoid values for continuous ones)."""
+class AgentLandmarkDistances(nn.Module):
+    """An actor's inputs: its observation, then the distance from every agent to every landmark in it.
 
-    def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...]):
+    Which landmark a simple_spread_v3 agent should take depends on all of these distances at once (who
+    is nearest to what); a small MLP learns that poorly from the offsets alone (README, imitation).
+    Computed from the agent's own observation: the actor stays decentralized.
+    """
+
+    def __init__(self, layout: SpreadLayout):
         super().__init__()
-        self.action = action
-        self.net = mlp(obs_dim, hidden_sizes, action.dim)
+        self.layout = layout
+        self.extra_dims = layout.n**2
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.net(obs)
+        return torch.cat([obs, self.layout.distances(obs)], dim=-1)
+
+
+class Actor(nn.Module):
+    """Maps one agent's observation to its action; `forward` returns the raw network output
+    (logits for discrete actions, pre-sigmoid values for continuous ones). `inputs`, where given,
+    adds features of the observation before the MLP."""
+
+    def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...],
+                 inputs: AgentLandmarkDistances | None = None):
+        super().__init__()
+        self.action = action
+        self.inputs = inputs if inputs is not None else nn.Identity()
+        self.net = mlp(obs_dim + (inputs.extra_dims if inputs is not None else 0), hidden_sizes, action.dim)
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.net(self.inputs(obs))
 
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
         out = self(obs)

@@ -11,7 +11,8 @@ from torch import nn
 
 from maddpg_gail.checkpoint import CheckpointError, find_checkpoint, load_checkpoint
 from maddpg_gail.config import Config
-from maddpg_gail.networks import ActionSpec, Actor
+from maddpg_gail.maddpg import make_actors
+from maddpg_gail.networks import ActionSpec
 
 
 class Policy:
@@ -68,9 +69,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     try:
         config = Config.from_dict(state["config"])
         specs = [ActionSpec(**s) for s in state["action_specs"]]
-        actors = nn.ModuleList(
-            Actor(obs_dim, spec, tuple(config.hidden_sizes)) for obs_dim, spec in zip(state["obs_dims"], specs)
-        )
+        actors = make_actors(config, list(state["obs_dims"]), specs)
         actors.load_state_dict(state["learner"]["actors"])
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise CheckpointError(f"{checkpoint_path}: the checkpoint's policy does not load ({error})") from None

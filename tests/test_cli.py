@@ -73,6 +73,11 @@ USAGE_ERRORS = [
      ["--relabel-entities", "defined for simple_spread_v3", "not simple_speaker_listener_v4"]),
     (["--env-kwargs", "num_landmark_neighbors=2", "--bc-symmetries", "--relabel-entities"],
      ["--bc-symmetries", "num_landmark_neighbors"]),
+    (["--actor-inputs", "dist"], ["--actor-inputs", "'dist'", "'observation'", "'distances'"]),
+    (["--scenario", "simple_speaker_listener_v4", "--actor-inputs", "distances"],
+     ["--actor-inputs", "distances: defined for simple_spread_v3, not simple_speaker_listener_v4"]),
+    (["--env-kwargs", "num_agent_neighbors=1", "--actor-inputs", "distances"],
+     ["--actor-inputs", "num_agent_neighbors"]),
 ]
 
 

@@ -162,9 +162,10 @@ def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_
 
 
 # with options: the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is
-# on, and the discriminators see the policy's actions at expert states and turned samples
+# on, the discriminators see the policy's actions at expert states and turned samples, and the actors distances
 @pytest.mark.parametrize("options", [{}, {"bc_weight": 0.5, "actor_warmup_updates": 20, "bc_symmetries": True,
-                                          "discriminator_state_matched": 0.5, "discriminator_symmetries": True}])
+                                          "discriminator_state_matched": 0.5, "discriminator_symmetries": True,
+                                          "actor_inputs": "distances"}])
 def test_gail_run_resumes_bit_identically(tiny_config, demos_path, tmp_path, options):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator="centralized",
                                  **options)
@@ -217,12 +218,13 @@ def test_resume_refuses_a_checkpoint_of_another_device_kind(tiny_config, tmp_pat
         resume(run_dir, episodes=12)
 
 
-def test_behaviour_cloning_imitates_the_expert(tiny_config, demos_path, tmp_path):
+@pytest.mark.parametrize("actor_inputs", ["observation", "distances"])
+def test_behaviour_cloning_imitates_the_expert(tiny_config, demos_path, tmp_path, actor_inputs):
     config = dataclasses.replace(tiny_config, demos=str(demos_path), bc_epochs=100, hidden_sizes=(64, 64),
-                                 bc_batch_size=64, bc_lr=3e-3, episodes=0)
+                                 bc_batch_size=64, bc_lr=3e-3, episodes=0, actor_inputs=actor_inputs)
     run_dir, losses = clone(config, tmp_path / "bc")
     assert losses[-1] < 0.5 * losses[0]
-    policy = load_policy(run_dir)
+    policy = load_policy(run_dir)  # with the actors' inputs of its config
     assert policy.demos == str(demos_path)
     expert = ScriptedSpreadExpert({"max_cycles": 25, "continuous_actions": False})
     demos = collect(expert, expert.scenario, expert.env_kwargs, episodes=8, seed=0)

@@ -3,7 +3,9 @@ import pytest
 import torch
 from gymnasium import spaces
 
-from maddpg_gail.maddpg import soft_update
+from envs.spread import SpreadLayout
+from maddpg_gail.config import Config
+from maddpg_gail.maddpg import make_actors, soft_update
 from maddpg_gail.networks import ActionSpec, Actor, gumbel_softmax_straight_through
 
 
@@ -50,3 +52,21 @@ def test_continuous_exploration_stays_inside_the_box():
     actor = Actor(4, ActionSpec(discrete=False, dim=5), (8,))
     actions = actor.explore(torch.randn(1000, 4) * 10, noise_std=2.0)
     assert actions.min() >= 0.0 and actions.max() <= 1.0
+
+
+def test_distance_inputs_add_the_agent_landmark_distances_to_what_the_actors_see():
+    config = Config(actor_inputs="distances", hidden_sizes=(8,))
+    actors = make_actors(config, [18] * 3, [ActionSpec(discrete=True, dim=5)] * 3)
+    plain = make_actors(Config(hidden_sizes=(8,)), [18] * 3, [ActionSpec(discrete=True, dim=5)] * 3)
+    obs = torch.randn(7, 18)
+    for actor, plain_actor in zip(actors, plain):
+        assert actor.net[0].in_features == 18 + 9
+        torch.testing.assert_close(actor(obs), actor.net(torch.cat([obs, SpreadLayout(3).distances(obs)], dim=1)))
+        # the inputs hold no parameters: checkpoints name the same tensors, of an observation actor as before
+        assert list(actor.state_dict()) == list(plain_actor.state_dict()) == ["net.0.weight", "net.0.bias",
+                                                                             "net.2.weight", "net.2.bias"]
+    with pytest.raises(ValueError, match="distances: defined for simple_spread_v3, not simple_speaker_listener_v4"):
+        make_actors(Config(scenario="simple_speaker_listener_v4", actor_inputs="distances"), [3, 11],
+                    [ActionSpec(discrete=True, dim=3), ActionSpec(discrete=True, dim=5)])
+    with pytest.raises(ValueError, match="unknown actor inputs 'dist'; choose one of: observation, distances"):
+        make_actors(Config(actor_inputs="dist"), [18] * 3, [ActionSpec(discrete=True, dim=5)] * 3)

@@ -1,0 +1,66 @@
+"""Where simple_spread_v3's observations keep what: one place for the scripted expert, the relabellings
+and the actors' distance inputs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+SCENARIO = "simple_spread_v3"
+
+
+@dataclass(frozen=True)
+class SpreadLayout:
+    """Agent i's observation with N agents: [own velocity, own position, N landmark offsets, N - 1 other
+    agents' offsets, their speech], (x, y) each, the others in index order skipping i. Offsets are
+    positions relative to agent i. The methods take arrays or tensors [..., obs_dim]."""
+
+    n: int
+
+    @property
+    def obs_dim(self) -> int:
+        return 6 * self.n
+
+    @property
+    def landmarks_start(self) -> int:
+        return 4
+
+    @property
+    def others_start(self) -> int:
+        return 4 + 2 * self.n
+
+    @property
+    def speech_start(self) -> int:
+        return 2 + 4 * self.n
+
+    def landmark_offsets(self, obs):
+        """[..., N, 2]"""
+        return obs[..., self.landmarks_start : self.others_start].reshape(*obs.shape[:-1], self.n, 2)
+
+    def other_offsets(self, obs):
+        """[..., N - 1, 2]"""
+        return obs[..., self.others_start : self.speech_start].reshape(*obs.shape[:-1], self.n - 1, 2)
+
+    def distances(self, obs: torch.Tensor) -> torch.Tensor:
+        """[..., N * N]: the distance from every agent, the observer first and then the others in its
+        observation's order, to every landmark in order."""
+        others = self.other_offsets(obs)
+        agents = torch.cat([torch.zeros_like(others[..., :1, :]), others], dim=-2)
+        return (self.landmark_offsets(obs)[..., None, :, :] - agents[..., :, None, :]).norm(dim=-1).flatten(-2)
+
+
+def spread_layout(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], what: str) -> SpreadLayout:
+    """The layout of `scenario`'s observations; where it has none, a ValueError that starts with `what`, the feature
+    that needs it."""
+    if scenario != SCENARIO:
+        raise ValueError(f"{what}: defined for {SCENARIO}, not {scenario}")
+    neighbours = {k: v for k, v in env_kwargs.items() if k.endswith("_neighbors") and v is not None}
+    if neighbours:
+        raise ValueError(f"{what}: {scenario} with {neighbours} is not supported "
+                         f"(its observations list only the nearest agents and landmarks)")
+    layout = SpreadLayout(env_kwargs.get("N", 3))
+    if obs_dims != [layout.obs_dim] * layout.n:
+        raise ValueError(f"{what}: {scenario}'s observations {obs_dims} are not the layout expected")
+    return layout
