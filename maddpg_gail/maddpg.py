@@ -61,7 +61,6 @@ def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSp
     return nn.ModuleList(Actor(o, s, hidden, inputs) for o, s in zip(obs_dims, action_specs))
 
 
-
 class MADDPG:
     def __init__(self, obs_dims: list[int], action_specs: list[ActionSpec], config: Config, device: torch.device):
         if config.critic not in CRITICS:
