@@ -21,10 +21,10 @@ import tempfile
 from pathlib import Path
 
 from envs import BACKENDS, SCENARIOS, make_parallel_env, validate_env_kwargs
-from envs.spread import spread_layout
 from envs.symmetries import agent_layouts, relabellings
 from maddpg_gail.config import (ACTOR_INPUTS, CRITICS, DEVICES, DISCRIMINATOR_REWARDS, DISCRIMINATORS, REWARDS, Config,
                                 replay_capacity)
+from maddpg_gail.maddpg import actor_inputs
 
 RUN_FAILED = 1
 USAGE_ERROR = 2
@@ -207,11 +207,10 @@ def validated_config(parser: Parser, args: dict) -> Config:
             relabellings(config.scenario, config.env_kwargs, obs_dims)
         except ValueError as error:
             parser.error(f"argument --relabel-entities: {error}")
-    if config.actor_inputs == "distances":
-        try:
-            spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances")
-        except ValueError as error:
-            parser.error(f"argument --actor-inputs: {error}")
+    try:
+        actor_inputs(config, obs_dims)
+    except ValueError as error:
+        parser.error(f"argument --actor-inputs: {error}")
     capacity = replay_capacity(config.buffer_size, config.num_envs)
     flag, first_update = max(("--learning-starts", config.learning_starts), ("--batch-size", config.batch_size),
                              key=lambda pair: pair[1])

@@ -54,3 +54,12 @@ def make_parallel_env(scenario: str, env_kwargs: dict[str, Any], render_mode: st
     """A plain mpe2 PettingZoo ParallelEnv: `mpe2.<scenario>.parallel_env(**env_kwargs)`."""
     validate_env_kwargs(scenario, env_kwargs)
     return scenario_module(scenario).parallel_env(**env_kwargs, render_mode=render_mode)
+
+
+def check_full_observations(what: str, scenario: str, env_kwargs: dict[str, Any]) -> None:
+    """A ValueError, starting with `what` (the feature that reads the observations), where the
+    `num_*_neighbors` options make them list only the nearest agents and landmarks."""
+    neighbours = {k: v for k, v in env_kwargs.items() if k.endswith("_neighbors") and v is not None}
+    if neighbours:
+        raise ValueError(f"{what}: {scenario} with {neighbours} is not supported "
+                         f"(its observations list only the nearest agents and landmarks)")

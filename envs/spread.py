@@ -8,6 +8,8 @@ from typing import Any
 
 import torch
 
+from envs.scenarios import check_full_observations
+
 SCENARIO = "simple_spread_v3"
 
 
@@ -56,10 +58,7 @@ def spread_layout(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int]
     that needs it."""
     if scenario != SCENARIO:
         raise ValueError(f"{what}: defined for {SCENARIO}, not {scenario}")
-    neighbours = {k: v for k, v in env_kwargs.items() if k.endswith("_neighbors") and v is not None}
-    if neighbours:
-        raise ValueError(f"{what}: {scenario} with {neighbours} is not supported "
-                         f"(its observations list only the nearest agents and landmarks)")
+    check_full_observations(what, scenario, env_kwargs)
     layout = SpreadLayout(env_kwargs.get("N", 3))
     if obs_dims != [layout.obs_dim] * layout.n:
         raise ValueError(f"{what}: {scenario}'s observations {obs_dims} are not the layout expected")

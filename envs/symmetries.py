@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from envs.batched import MOVE_ACTIONS, MOVE_DIRECTIONS
+from envs.scenarios import check_full_observations
 from envs.spread import SpreadLayout, spread_layout
 
 SYMMETRIC_SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4", "simple_tag_v3",
@@ -46,10 +47,7 @@ class AgentLayout:
 
 def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout]:
     """Where each agent's observation holds plane vectors, and whether its actions move it."""
-    neighbours = {k: v for k, v in env_kwargs.items() if k.endswith("_neighbors") and v is not None}
-    if neighbours:
-        raise ValueError(f"plane symmetries: {scenario} with {neighbours} is not supported "
-                         f"(its observations list only the nearest agents and landmarks)")
+    check_full_observations("plane symmetries", scenario, env_kwargs)
     if scenario == "simple_v3":
         return [AgentLayout(4, True)]  # [own velocity, landmark offset]
     if scenario == "simple_spread_v3":

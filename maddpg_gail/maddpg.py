@@ -50,15 +50,19 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 # --- the learner -------------------------------------------------------------------------------
 
 
-def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSpec]) -> nn.ModuleList:
-    """Every agent's actor as `config` shapes it; ValueError where its `actor_inputs` do not fit the env."""
+def actor_inputs(config: Config, obs_dims: list[int]) -> AgentLandmarkDistances | None:
+    """What `config.actor_inputs` adds to the actors' observations; ValueError where it does not fit the env."""
     if config.actor_inputs not in ACTOR_INPUTS:
         raise ValueError(f"unknown actor inputs {config.actor_inputs!r}; choose one of: {', '.join(ACTOR_INPUTS)}")
-    inputs = None
     if config.actor_inputs == "distances":
-        inputs = AgentLandmarkDistances(spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances"))
-    hidden = tuple(config.hidden_sizes)
-    return nn.ModuleList(Actor(o, s, hidden, inputs) for o, s in zip(obs_dims, action_specs))
+        return AgentLandmarkDistances(spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances"))
+    return None
+
+
+def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSpec]) -> nn.ModuleList:
+    """Every agent's actor as `config` shapes it; ValueError where its `actor_inputs` do not fit the env."""
+    inputs = actor_inputs(config, obs_dims)
+    return nn.ModuleList(Actor(o, s, tuple(config.hidden_sizes), inputs) for o, s in zip(obs_dims, action_specs))
 
 
 class MADDPG:
