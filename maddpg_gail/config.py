@@ -1,12 +1,24 @@
-"""The one typed configuration of a run: every default lives here, and every run saves it."""
+"""The one typed configuration of a run: every default, help line and allowed value lives here, every Config
+is checked where it is made, and every run saves it.
+
+A field is declared with `setting(default, help, rule)`: the CLI (maddpg_gail/cli.py) builds its flags, help
+and defaults from these, and `Config.__post_init__` checks each field against its rule and then the rules that
+span several fields. A bad value raises ConfigError, naming the field, the value and what is allowed; the CLI
+prints the same message as a one-line usage error. Checks that need the environment built (observation
+layouts, the dataset of --demos) are `Config.check_environment()`, run before any training.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from envs.scenarios import SCENARIOS
+from envs.vector import BACKENDS
 
 CRITICS = ("centralized", "independent")
 REWARDS = ("env", "gail")
@@ -14,6 +26,149 @@ DISCRIMINATORS = ("decentralized", "centralized")
 DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
 ACTOR_INPUTS = ("observation", "distances")
+MAX_SEED = 2**32 - 1
+
+
+class ConfigError(ValueError):
+    """A Config field with a value it cannot take: `field` names it, the message says what is allowed."""
+
+    def __init__(self, field_name: str, message: str, label: str | None = None):
+        super().__init__(f"{field_name}: {message}")
+        self.field = field_name
+        self.message = message
+        self.label = label or flag(field_name)  # how the CLI names it: the flag, with a value where that tells more
+
+
+def flag(field_name: str) -> str:
+    """The command-line flag of a Config field: its name in kebab-case."""
+    return "--" + field_name.replace("_", "-")
+
+
+# --- What each field may hold. `check` takes a Python value, `parse` the text of a flag or a config file. ---
+
+@dataclass(frozen=True)
+class Integer:
+    low: int | None = None
+    high: int | None = None
+
+    @property
+    def allowed(self) -> str:
+        return {(None, None): "an integer", (1, None): "a positive integer", (0, None): "an integer >= 0"}.get(
+            (self.low, self.high), f"an integer in [{self.low}, {self.high}]")
+
+    def ok(self, value: Any) -> bool:
+        return (isinstance(value, int) and not isinstance(value, bool)
+                and (self.low is None or value >= self.low) and (self.high is None or value <= self.high))
+
+    def parse(self, text: str) -> int:
+        try:
+            return int(text)
+        except ValueError:
+            return text  # not an integer: `check` refuses it, quoting the text
+
+
+@dataclass(frozen=True)
+class Real:
+    low: float
+    high: float
+    low_open: bool = False
+    high_open: bool = False
+
+    @property
+    def allowed(self) -> str:
+        return f"a number in {'(' if self.low_open else '['}{self.low}, {self.high}{')' if self.high_open else ']'}"
+
+    def ok(self, value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+            return False
+        return ((value > self.low if self.low_open else value >= self.low)
+                and (value < self.high if self.high_open else value <= self.high))
+
+    def parse(self, text: str) -> float | str:
+        try:
+            return float(text)
+        except ValueError:
+            return text
+
+
+@dataclass(frozen=True)
+class Choice:
+    values: tuple[str, ...]
+
+    @property
+    def allowed(self) -> str:
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+    def ok(self, value: Any) -> bool:
+        return value in self.values
+
+    def parse(self, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True)
+class Flag:
+    allowed = "true or false"
+
+    def ok(self, value: Any) -> bool:
+        return isinstance(value, bool)
+
+    def parse(self, text: str) -> bool | str:
+        return {"true": True, "false": False}.get(text.lower(), text)
+
+
+@dataclass(frozen=True)
+class LayerSizes:
+    allowed = "comma-separated positive layer sizes (e.g. 64,64)"
+
+    def ok(self, value: Any) -> bool:
+        return (isinstance(value, tuple) and len(value) > 0
+                and all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value))
+
+    def parse(self, text: str) -> tuple[int, ...] | str:
+        try:
+            return tuple(int(s) for s in text.replace(",", " ").split())
+        except ValueError:
+            return text
+
+
+@dataclass(frozen=True)
+class OptionalPath:
+    allowed = "a file name"
+
+    def ok(self, value: Any) -> bool:
+        return value is None or (isinstance(value, str) and value != "")
+
+    def parse(self, text: str) -> str:
+        return text
+
+
+@dataclass(frozen=True)
+class Options:
+    """The scenario's own keyword arguments, KEY=VALUE on the command line (values read as JSON)."""
+
+    allowed = "KEY=VALUE options (e.g. N=4 local_ratio=0.5)"
+
+    def ok(self, value: Any) -> bool:
+        return isinstance(value, dict) and all(isinstance(k, str) and k for k in value)
+
+    def parse_pairs(self, texts: list[str]) -> dict[str, Any]:
+        pairs = {}
+        for text in texts:
+            key, sep, value = text.partition("=")
+            if not sep or not key:
+                raise ConfigError("env_kwargs", f"{text!r} is not KEY=VALUE (e.g. N=4 local_ratio=0.5)")
+            try:
+                pairs[key] = json.loads(value)
+            except json.JSONDecodeError:
+                pairs[key] = value
+        return pairs
+
+
+def setting(default: Any, help: str, rule: Any, **kwargs) -> Any:
+    """A Config field: its default, its one-line help (shown by --help) and the rule of what it may hold."""
+    factory = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**factory, metadata={"help": help, "rule": rule}, **kwargs)
 
 
 def replay_capacity(buffer_size: int, num_envs: int) -> int:
@@ -22,66 +177,170 @@ def replay_capacity(buffer_size: int, num_envs: int) -> int:
     return max(num_envs, buffer_size - buffer_size % num_envs)
 
 
+POSITIVE, NON_NEGATIVE = Integer(1), Integer(0)
+RATE = Real(0, 1, low_open=True)
+WEIGHT = Real(0, math.inf, high_open=True)
+
+# Scenario options with fields of their own: in env_kwargs they would silently win over those fields.
+OWN_FIELDS = ("max_cycles", "continuous_actions")
+
+
 @dataclass
 class Config:
     # environment
-    scenario: str = "simple_spread_v3"
-    env_kwargs: dict[str, Any] = field(default_factory=dict)  # the scenario's own options, e.g. {"N": 4}
-    max_cycles: int = 25
-    continuous_actions: bool = False
-    num_envs: int = 32
-    env_backend: str = "batched"  # bit-identical to mpe2 (tests/test_batched_equivalence.py), ~100x faster
+    scenario: str = setting("simple_spread_v3", "mpe2 scenario", Choice(SCENARIOS))
+    env_kwargs: dict[str, Any] = setting(dict, "the scenario's own options, e.g. N=4 local_ratio=0.5 "
+                                               "(values read as JSON)", Options())
+    max_cycles: int = setting(25, "episode length", POSITIVE)
+    continuous_actions: bool = setting(False, "Box(0, 1) actions instead of Discrete", Flag())
+    num_envs: int = setting(32, "envs stepped in parallel", POSITIVE)
+    env_backend: str = setting("batched", "batched: bit-identical to mpe2 (tests/test_batched_equivalence.py), "
+                                          "~100x faster", Choice(BACKENDS))
 
     # algorithm
-    critic: str = "centralized"  # "centralized" = MADDPG, "independent" = DDPG per agent
-    hidden_sizes: tuple[int, ...] = (64, 64)
-    # "distances": the actors also get the distance from every agent to every landmark (simple_spread_v3)
-    actor_inputs: str = "observation"
-    actor_lr: float = 3e-3
-    critic_lr: float = 3e-3
-    gamma: float = 0.95
-    n_step: int = 3  # critic targets from n-step returns (cut at episode ends)
-    tau: float = 0.01
-    batch_size: int = 512
-    buffer_size: int = 1_000_000
-    grad_clip: float = 0.5
-    logits_regularization: float = 1e-3  # keeps discrete logits (continuous pre-activations) from drifting
-    learning_starts: int = 1024  # transitions in the buffer before the first update
-    update_every: int = 50  # transitions collected between rounds of updates
-    updates_per_round: int = 1
-    exploration_noise_start: float = 0.3  # std of Gaussian noise on continuous actions (Box [0, 1])
-    exploration_noise_end: float = 0.05
-    exploration_decay_episodes: int = 20_000
+    critic: str = setting("centralized", "centralized = MADDPG, independent = DDPG per agent", Choice(CRITICS))
+    hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP layer sizes, e.g. 64,64", LayerSizes())
+    actor_inputs: str = setting("observation", "what the actors see: their observation, or it and the distance "
+                                               "from every agent to every landmark (distances: simple_spread_v3)",
+                                Choice(ACTOR_INPUTS))
+    actor_lr: float = setting(3e-3, "actors' Adam learning rate", RATE)
+    critic_lr: float = setting(3e-3, "critics' Adam learning rate", RATE)
+    gamma: float = setting(0.95, "discount", Real(0, 1, high_open=True))
+    n_step: int = setting(3, "steps in the critic's return before bootstrapping (cut at episode ends)", POSITIVE)
+    tau: float = setting(0.01, "soft target update rate", RATE)
+    batch_size: int = setting(512, "transitions per update", POSITIVE)
+    buffer_size: int = setting(1_000_000, "replay buffer capacity in transitions", POSITIVE)
+    grad_clip: float = setting(0.5, "gradient norm clip", Real(0, math.inf, low_open=True, high_open=True))
+    logits_regularization: float = setting(1e-3, "keeps discrete logits (continuous pre-activations) from "
+                                                 "drifting", WEIGHT)
+    learning_starts: int = setting(1024, "transitions in the buffer before the first update", NON_NEGATIVE)
+    update_every: int = setting(50, "transitions collected between rounds of updates", POSITIVE)
+    updates_per_round: int = setting(1, "updates per round", POSITIVE)
+    exploration_noise_start: float = setting(0.3, "std of the Gaussian noise on continuous actions (Box [0, 1]) "
+                                                  "at the first episode", WEIGHT)
+    exploration_noise_end: float = setting(0.05, "... once decayed", WEIGHT)
+    exploration_decay_episodes: int = setting(20_000, "episodes over which the noise decays linearly: absolute, "
+                                                      "it does not follow --episodes", POSITIVE)
 
     # imitation: MAGAIL (Song et al. 2018) and behaviour cloning
-    reward: str = "env"  # "env": the environment's reward; "gail": per-agent discriminators' reward
-    demos: str | None = None  # expert demonstrations (.npz, see README) for --reward gail, --bc-init, --bc-weight and bc
-    discriminator: str = "decentralized"  # D_i sees agent i's (o_i, a_i); "centralized": all agents'
-    discriminator_reward: str = "softplus"  # softplus = -log(1 - D); logit = log D - log(1 - D); log_d = log D
-    discriminator_lr: float = 3e-4
-    discriminator_grad_penalty: float = 10.0  # keeps D smooth so its reward stays informative
-    discriminator_label_smoothing: float = 0.0
-    # fraction of D's policy samples that pair expert observations with the policy's own (exploring) actions
-    discriminator_state_matched: float = 0.0
-    # train D on samples turned by the plane's 8 rotations and reflections (envs/symmetries.py)
-    discriminator_symmetries: bool = False
-    bc_init: bool = False  # initialise the actors by behaviour cloning before MAGAIL
-    bc_epochs: int = 200  # epochs over the demonstrations, for bc and --bc-init
-    bc_batch_size: int = 256
-    bc_lr: float = 1e-3
-    bc_weight: float = 0.0  # weight of a behaviour-cloning term added to each actor's loss (needs --demos)
-    bc_symmetries: bool = False  # clone (bc, bc_init, bc_weight) on demonstrations turned as discriminator_symmetries does
-    # the symmetries above also relabel the interchangeable agents and landmarks (simple_spread_v3)
-    relabel_entities: bool = False
-    actor_warmup_updates: int = 0  # updates that train the critics only, e.g. to keep a --bc-init clone intact
+    reward: str = setting("env", "env: the environment's reward; gail: MAGAIL's per-agent discriminators "
+                                 "(needs --demos)", Choice(REWARDS))
+    demos: str | None = setting(None, "expert demonstrations (.npz, see README) for --reward gail, --bc-init, "
+                                      "--bc-weight and bc", OptionalPath())
+    discriminator: str = setting("decentralized", "decentralized: D_i sees agent i's (o, a); centralized: all "
+                                                  "agents'", Choice(DISCRIMINATORS))
+    discriminator_reward: str = setting("softplus", "softplus = -log(1 - D), logit = log D - log(1 - D), "
+                                                    "log_d = log D", Choice(DISCRIMINATOR_REWARDS))
+    discriminator_lr: float = setting(3e-4, "discriminators' learning rate", RATE)
+    discriminator_grad_penalty: float = setting(10.0, "keeps D smooth so its reward stays informative", WEIGHT)
+    discriminator_label_smoothing: float = setting(0.0, "label smoothing of D's targets", Real(0, 0.5, high_open=True))
+    discriminator_state_matched: float = setting(0.0, "fraction of D's policy samples that pair expert "
+                                                      "observations with the policy's own actions", Real(0, 1))
+    discriminator_symmetries: bool = setting(False, "train D on samples turned by the plane's 8 rotations and "
+                                                    "reflections (envs/symmetries.py)", Flag())
+    bc_init: bool = setting(False, "behaviour-clone the actors before MAGAIL", Flag())
+    bc_epochs: int = setting(200, "epochs over the demonstrations, for bc and --bc-init", POSITIVE)
+    bc_batch_size: int = setting(256, "behaviour cloning batch size", POSITIVE)
+    bc_lr: float = setting(1e-3, "behaviour cloning learning rate", RATE)
+    bc_weight: float = setting(0.0, "weight of a behaviour-cloning term in each actor's loss (0: none; needs "
+                                    "--demos)", WEIGHT)
+    bc_symmetries: bool = setting(False, "clone (bc, --bc-init, --bc-weight) on demonstrations turned as "
+                                         "--discriminator-symmetries does", Flag())
+    relabel_entities: bool = setting(False, "the symmetries also permute the interchangeable agents and "
+                                            "landmarks (simple_spread_v3)", Flag())
+    actor_warmup_updates: int = setting(0, "updates that train the critics only, e.g. to keep a --bc-init clone "
+                                           "intact", NON_NEGATIVE)
 
     # run
-    episodes: int = 30_000
-    seed: int = 0
-    device: str = "auto"
-    eval_interval: int = 1000  # episodes between greedy evaluations written to metrics.csv
-    eval_episodes: int = 20
-    save_interval: int = 5000  # episodes between checkpoints and GIFs
+    episodes: int = setting(30_000, "episodes to train (0: none, as a bc run records)", NON_NEGATIVE)
+    seed: int = setting(0, "seeds the networks, the buffer and the episodes", Integer(0, MAX_SEED))
+    device: str = setting("auto", "torch device; auto: cuda if there is one", Choice(DEVICES))
+    eval_interval: int = setting(1000, "episodes between greedy evaluations written to metrics.csv", POSITIVE)
+    eval_episodes: int = setting(20, "episodes of each greedy evaluation", POSITIVE)
+    save_interval: int = setting(5000, "episodes between checkpoints and GIFs", POSITIVE)
+
+    def __post_init__(self) -> None:
+        # JSON and YAML have no tuples; a file's [64, 64] is the layer sizes (64, 64)
+        if isinstance(self.hidden_sizes, list):
+            self.hidden_sizes = tuple(self.hidden_sizes)
+        for f in dataclasses.fields(self):
+            rule, value = f.metadata["rule"], getattr(self, f.name)
+            if isinstance(rule, Real) and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)  # 1 is as good a learning rate as 1.0
+                setattr(self, f.name, value)
+            if not rule.ok(value):
+                raise ConfigError(f.name, f"{value!r} is not {rule.allowed}")
+        self._check_combinations()
+
+    def _check_combinations(self) -> None:
+        """The rules that span several fields and need no environment built."""
+        for key in OWN_FIELDS:
+            if key in self.env_kwargs:
+                raise ConfigError("env_kwargs", f"{key} has a flag of its own: use {flag(key)}")
+        if self.env_kwargs:
+            from envs.scenarios import validate_env_kwargs
+
+            try:
+                validate_env_kwargs(self.scenario, self.env_kwargs)
+            except ValueError as error:
+                raise ConfigError("env_kwargs", str(error)) from None
+        if self.relabel_entities and not (self.discriminator_symmetries or self.bc_symmetries):
+            raise ConfigError("relabel_entities", "it adds to the symmetries, so it needs --discriminator-symmetries "
+                                                  "or --bc-symmetries")
+        capacity = replay_capacity(self.buffer_size, self.num_envs)
+        name, first_update = max(("learning_starts", self.learning_starts), ("batch_size", self.batch_size),
+                                 key=lambda pair: pair[1])
+        if first_update > capacity:  # the buffer would never hold enough transitions for the first update
+            raise ConfigError(name, f"{first_update} is more than the replay buffer holds ({capacity} transitions: "
+                                    f"--buffer-size {self.buffer_size} in whole steps of --num-envs "
+                                    f"{self.num_envs}), so no update would ever run")
+        needs = ("reward" if self.reward == "gail" else "bc_init" if self.bc_init
+                 else "bc_weight" if self.bc_weight > 0 else None)
+        if needs and self.demos is None:
+            raise ConfigError(needs, "needs --demos DATASET.npz (e.g. from `main.py collect`)",
+                              "--reward gail" if needs == "reward" else None)
+
+    def check_environment(self) -> list[int]:
+        """The checks that need the environment: it builds and steps with these options, the symmetries,
+        relabellings and actor inputs fit its observations, and --demos is a dataset of this very env.
+        ConfigError as __post_init__ raises; returns each agent's observation size."""
+        from envs import make_parallel_env
+        from envs.symmetries import agent_layouts, relabellings
+        from maddpg_gail.maddpg import actor_inputs
+
+        try:
+            env = make_parallel_env(self.scenario, self.parallel_env_kwargs())
+            env.reset(seed=self.seed)
+            env.step({agent: env.action_space(agent).sample() for agent in env.agents})
+            env.close()
+            obs_dims = [int(env.observation_space(agent).shape[0]) for agent in env.possible_agents]
+        except Exception as error:  # a scenario raises any type for an option it cannot take: TypeError, AssertionError...
+            given = " ".join(f"{key}={json.dumps(value)}" for key, value in self.env_kwargs.items()) or "its defaults"
+            reason = " ".join(f"{type(error).__name__}: {error}".split())
+            raise ConfigError("env_kwargs", f"{self.scenario} does not build with {given} ({reason})") from None
+        for name in ("discriminator_symmetries", "bc_symmetries"):
+            if getattr(self, name):
+                try:
+                    agent_layouts(self.scenario, self.env_kwargs)
+                except ValueError as error:
+                    raise ConfigError(name, str(error)) from None
+        if self.relabel_entities:
+            try:
+                relabellings(self.scenario, self.env_kwargs, obs_dims)
+            except ValueError as error:
+                raise ConfigError("relabel_entities", str(error)) from None
+        try:
+            actor_inputs(self, obs_dims)
+        except ValueError as error:
+            raise ConfigError("actor_inputs", str(error)) from None
+        if self.demos is not None:
+            from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
+
+            try:
+                load_demonstrations(Path(self.demos), self.scenario, self.parallel_env_kwargs())
+            except DemonstrationsError as error:
+                raise ConfigError("demos", str(error)) from None
+        return obs_dims
 
     def parallel_env_kwargs(self) -> dict[str, Any]:
         """The keyword arguments for `mpe2.<scenario>.parallel_env`."""
@@ -92,13 +351,11 @@ class Config:
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
+        """A Config of these values (the others at their defaults); ConfigError for an unknown key or a bad value."""
         known = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(values) - known
+        unknown = sorted(set(values) - known)
         if unknown:
-            raise ValueError(f"unknown config keys: {', '.join(sorted(unknown))}")
-        values = dict(values)
-        if "hidden_sizes" in values:
-            values["hidden_sizes"] = tuple(values["hidden_sizes"])
+            raise ConfigError(unknown[0], f"unknown config keys: {', '.join(unknown)}")
         return cls(**values)
 
     def save(self, path: Path) -> None:
@@ -106,4 +363,28 @@ class Config:
 
     @classmethod
     def load(cls, path: Path) -> Config:
-        return cls.from_dict(json.loads(path.read_text()))
+        """The Config of a JSON or YAML file (a run's config.json, or any subset of the fields)."""
+        return cls.from_dict(read_config_file(path))
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """The fields a JSON or YAML config file sets; ValueError where it is not a mapping of fields."""
+    text = Path(path).read_text()
+    if Path(path).suffix in (".yaml", ".yml"):
+        import yaml
+
+        values = yaml.safe_load(text)
+        # YAML 1.1 reads 1e-3 (no dot) as a string; a number field takes it as the number it spells
+        rules = {f.name: f.metadata["rule"] for f in dataclasses.fields(Config)}
+        if isinstance(values, dict):
+            values = {k: rules[k].parse(v) if isinstance(rules.get(k), Real) and isinstance(v, str) else v
+                      for k, v in values.items()}
+    else:
+        values = json.loads(text)
+    if not isinstance(values, dict):
+        raise ValueError(f"{path}: a config file holds a mapping of field: value, not {type(values).__name__}")
+    return values
+
+
+def field_rule(name: str) -> Any:
+    return next(f.metadata["rule"] for f in dataclasses.fields(Config) if f.name == name)

@@ -136,9 +136,6 @@ class Trainer:
         self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
         self.gail: DiscriminatorTrainer | None = None
         self.symmetries: WorldSymmetries | None = None  # for discriminator_symmetries and bc_symmetries
-        needs_demos = cfg.reward == "gail" or cfg.bc_init or cfg.bc_weight > 0
-        if needs_demos and cfg.demos is None:
-            raise ValueError("reward='gail', bc_init and bc_weight > 0 need demonstrations: set demos")
         self.demos_digest = ""
         if cfg.demos is not None:
             demos = load_demonstrations(Path(cfg.demos), cfg.scenario, cfg.parallel_env_kwargs())
