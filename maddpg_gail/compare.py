@@ -9,7 +9,7 @@ without any episode of reinforcement learning. The imitation variants need `conf
 
 A run's final greedy return is its final policy evaluated once on `final_eval_episodes` episodes that
 start from FINAL_EVAL_SEED (the same episodes for every run, so variants meet identical starts), cached
-in the run folder as final_eval.json. Intervals are percentile bootstrap intervals of the mean over seeds.
+in the run folder as final_eval.json. Intervals are Student t intervals of the mean over seeds, with n beside them.
 The normalized score scales returns so that random actions score 0 and a reference 1: a reference run's
 final return, or else R_expert, the mean return of the episodes of the demonstrations the runs learned from.
 """
@@ -40,7 +40,7 @@ import torch
 
 from maddpg_gail import trainer
 from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, load_checkpoint
-from maddpg_gail.config import Config
+from maddpg_gail.config import Config, Options
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
 from maddpg_gail.policy import load_policy
@@ -75,8 +75,7 @@ FINAL_EVAL_EPISODES = 100
 FINAL_EVAL_SEED = 123
 LOG_NAME = "train.log"
 CONFIDENCE = 0.95
-RESAMPLES = 10_000
-BOOTSTRAP_SEED = 0
+FEW_SEEDS = 5  # below this many seeds, results.md warns that the intervals are wide and rough
 
 
 class CompareError(Exception):
@@ -86,33 +85,27 @@ class CompareError(Exception):
 # --- statistics -------------------------------------------------------------------------------
 
 
-def bootstrap_ci(
-    samples: Iterable[float] | np.ndarray,
-    confidence: float = CONFIDENCE,
-    resamples: int = RESAMPLES,
-    seed: int = BOOTSTRAP_SEED,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Percentile bootstrap confidence interval of the mean over axis 0 (the seeds).
+def t_interval(samples: Iterable[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
+    """Student t confidence interval of the mean over axis 0 (the seeds): mean -+ t_{n-1} * s / sqrt(n).
 
-    Each resample draws n of the n rows with replacement, as multinomial counts, so the columns of a 2-D
-    input (points of a learning curve) share their resamples. The interval is the (1 - confidence) / 2 and
-    (1 + confidence) / 2 quantiles of the resampled means; the fixed seed makes reports reproducible.
+    Right for the 3-10 seeds of a sweep, where a bootstrap only spans the seeds' own range (3 seeds: their
+    minimum and maximum). A 2-D input (points of a learning curve) gets the interval at each point.
     Fewer than two samples give nan: one seed says nothing about the spread between seeds.
     """
+    from scipy import stats
+
     samples = np.asarray(samples, dtype=float)
     n = len(samples)
     if n < 2:
         return np.full(samples.shape[1:], np.nan), np.full(samples.shape[1:], np.nan)
-    weights = np.random.default_rng(seed).multinomial(n, np.full(n, 1 / n), size=resamples) / n
-    means = weights @ samples.reshape(n, -1)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail], axis=0)
-    return low.reshape(samples.shape[1:]), high.reshape(samples.shape[1:])
+    mean, sem = samples.mean(axis=0), samples.std(axis=0, ddof=1) / np.sqrt(n)
+    half = stats.t.ppf((1 + confidence) / 2, df=n - 1) * sem
+    return mean - half, mean + half
 
 
 def mean_and_ci(values: Iterable[float]) -> tuple[float, float, float]:
     values = np.asarray(list(values), dtype=float)
-    low, high = bootstrap_ci(values)
+    low, high = t_interval(values)
     return float(values.mean()), float(low), float(high)
 
 
@@ -129,6 +122,67 @@ def variant_config(base: Config, variant: str, seed: int) -> Config:
 
 def needing_demos(variants: Iterable[str]) -> list[str]:
     return [name for name in variants if VARIANTS[name].needs_demos]
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A variant of a sweep: a named variant and Config fields set on top of it, e.g. "maddpg actor_lr=1e-3"."""
+
+    base: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:  # the run folders' prefix: out/<name>__s<seed>
+        return "__".join([self.base, *(f"{k}={json.dumps(v)}" for k, v in self.overrides)])
+
+    @property
+    def needs_demos(self) -> bool:
+        return VARIANTS[self.base].needs_demos
+
+    def config(self, base: Config, seed: int) -> Config:
+        return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
+
+
+def parse_variants(texts: Iterable[str], demos_given: bool) -> list[VariantSpec]:
+    """--variants: names ("maddpg"), comma-separated names ("maddpg,iddpg"), a name with Config fields set
+    ("maddpg actor_lr=1e-3 tau=0.05"), or a YAML file listing such strings. None given: every variant, or
+    without demonstrations those that need none. CompareError names what cannot be read."""
+    words: list[str] = []
+    for text in texts:
+        if text.endswith((".yaml", ".yml")):
+            import yaml
+
+            try:
+                listed = yaml.safe_load(Path(text).read_text())
+            except (OSError, yaml.YAMLError) as error:
+                raise CompareError(f"{text}: not a readable YAML list of variants ({error})") from None
+            if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+                raise CompareError(f"{text}: a variants file is a YAML list of strings, e.g. - maddpg actor_lr=1e-3")
+            words += listed
+        elif " " in text.strip():
+            words.append(text)
+        else:
+            words += text.split(",")
+    if not words:
+        return [VariantSpec(name) for name in VARIANTS if demos_given or not VARIANTS[name].needs_demos]
+    fields = {f.name for f in dataclasses.fields(Config)}
+    specs = []
+    for word in words:
+        name, *pairs = word.split()
+        if name not in VARIANTS:
+            raise CompareError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+        try:
+            overrides = Options().parse_pairs(pairs)
+        except ValueError as error:
+            raise CompareError(f"{word!r}: {error}") from None
+        for key in overrides:
+            if key not in fields or key == "seed":
+                raise CompareError(f"{word!r}: {key!r} is not a Config field a variant can set"
+                                   + (" (--seeds sets the seeds)" if key == "seed" else ""))
+        specs.append(VariantSpec(name, tuple(overrides.items())))
+    if len({spec.name for spec in specs}) < len(specs):
+        raise CompareError(f"{' '.join(texts)!r} names a variant twice")
+    return specs
 
 
 def variant_of(config: Config, run_dir: Path) -> str:
@@ -457,7 +511,7 @@ def run_on_ray(pending: dict[str, tuple[Config, bool]], out: Path, address: str,
     return outcomes
 
 
-def sweep(base: Config, variants: list[str], seeds: Iterable[int], out: Path, workers: int = 1,
+def sweep(base: Config, variants: list[str | VariantSpec], seeds: Iterable[int], out: Path, workers: int = 1,
           ray_address: str | None = None, final_eval_episodes: int = FINAL_EVAL_EPISODES) -> dict[str, str]:
     """Train every (variant, seed) pair into out/<variant>__s<seed>/; returns each pair's outcome.
 
@@ -465,13 +519,15 @@ def sweep(base: Config, variants: list[str], seeds: Iterable[int], out: Path, wo
     checkpoint, missing ones start: rerunning an interrupted sweep with the same `out` completes it.
     Outcomes: kept, trained, resumed, interrupted, failed.
     """
-    if base.demos is None and needing_demos(variants):
-        raise CompareError(f"{', '.join(needing_demos(variants))} need expert demonstrations (config.demos)")
+    variants = [VariantSpec(v) if isinstance(v, str) else v for v in variants]
+    if base.demos is None and any(v.needs_demos for v in variants):
+        raise CompareError(f"{', '.join(v.name for v in variants if v.needs_demos)} need expert demonstrations "
+                           f"(config.demos)")
     outcomes: dict[str, str] = {}
     pending: dict[str, tuple[Config, bool]] = {}
     for variant in variants:
         for seed in seeds:
-            name, config = run_name(variant, seed), variant_config(base, variant, seed)
+            name, config = run_name(variant.name, seed), variant.config(base, seed)
             state = run_state(out / name, config)
             if state == "finished":
                 outcomes[name] = "kept"
@@ -492,6 +548,49 @@ def check_same_environment(runs: list[Run]) -> None:
     environments = {(r.config.scenario, json.dumps(r.config.parallel_env_kwargs(), sort_keys=True)) for r in runs}
     if len(environments) > 1:
         raise CompareError(f"the runs are on different environments: {'; '.join(' '.join(e) for e in environments)}")
+
+
+def base_variant(label: str) -> str:
+    return label.split("+")[0].split(" ")[0]
+
+
+# Fields that a variant's name already tells (its overrides, its "+bc-init" labels), or that differ by design.
+NAMED_BY_VARIANT = {"seed", "critic", "reward", "discriminator", "bc_init", "bc_weight", "actor_warmup_updates",
+                    "episodes"}
+
+
+def name_by_config(runs: list[Run]) -> None:
+    """Give each run the name of its group: runs are grouped by their whole config but the seed, so two configs
+    never pool into one row. A group is named by its variant and, where the runs of that variant differ in
+    other fields, by those of its fields that differ from the defaults (e.g. "maddpg actor_lr=0.001")."""
+    def key(run: Run) -> str:
+        return json.dumps({k: v for k, v in run.config.to_dict().items() if k != "seed"}, sort_keys=True)
+
+    defaults = Config().to_dict()
+    by_variant: dict[str, list[Run]] = {}
+    for run in runs:
+        by_variant.setdefault(run.variant, []).append(run)
+    for variant, members in by_variant.items():
+        configs = [r.config.to_dict() for r in members]
+        varying = [k for k in configs[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in configs}) > 1]
+        if variant.startswith("bc"):
+            varying = [k for k in varying if k != "episodes"]
+        for run, config in zip(members, configs):
+            differences = [f"{k}={json.dumps(config[k])}" for k in varying if config[k] != defaults[k]]
+            run.variant = " ".join([variant, *differences])
+        # a field told by the variant's name may still differ (e.g. episodes): never pool two configs
+        labels: dict[str, set[str]] = {}
+        for run in members:
+            labels.setdefault(run.variant, set()).add(key(run))
+        for label, keys in labels.items():
+            if len(keys) > 1:
+                for run in members:
+                    if run.variant == label:
+                        extra = [f"{k}={json.dumps(v)}" for k, v in run.config.to_dict().items()
+                                 if k in NAMED_BY_VARIANT - {"seed"} and k not in ("critic", "reward", "discriminator")
+                                 and len({json.dumps(r.config.to_dict()[k]) for r in members
+                                          if r.variant == label}) > 1]
+                        run.variant = " ".join([label, *extra])
 
 
 def check_distinct_seeds(runs: list[Run]) -> None:
@@ -543,8 +642,8 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, scenario: str) -> None
     axes = figure.add_subplot()
     for variant, runs in groups.items():
         grid, curves = aligned_curves(runs)
-        low, high = bootstrap_ci(curves)
-        base = variant.split("+")[0]
+        low, high = t_interval(curves)
+        base = base_variant(variant)
         color = f"C{list(VARIANTS).index(base)}"  # a variant keeps its color across reports
         seeds = f"{len(runs)} seed{'s' if len(runs) > 1 else ''}"
         if VARIANTS[base].cloning:  # one evaluation, at 0 episodes: a level across the plot, not a curve
@@ -568,7 +667,7 @@ def plot_curves(groups: dict[str, list[Run]], path: Path, scenario: str) -> None
 def best_gif(variant: str, runs: list[Run], out: Path) -> str:
     """The GIF of a variant's best seed (by final return) from FINAL_EVAL_SEED; returns a line for results.md."""
     best = max(runs, key=lambda r: r.final["return_sum"])
-    path = out / f"{variant}__best.gif"
+    path = out / f"{variant.replace(' ', '__')}__best.gif"
     try:
         record_gif(load_policy(best.path), path, seed=FINAL_EVAL_SEED)
     except CheckpointError as error:
@@ -580,7 +679,7 @@ def best_gif(variant: str, runs: list[Run], out: Path) -> str:
 
 def format_interval(row: dict[str, Any], column: str) -> str:
     mean, low, high = row[f"{column}_mean"], row[f"{column}_ci_low"], row[f"{column}_ci_high"]
-    return f"{mean:.2f}" if np.isnan(low) else f"{mean:.2f} [{low:.2f}, {high:.2f}]"
+    return f"{mean:.2f} (n=1)" if np.isnan(low) else f"{mean:.2f} [{low:.2f}, {high:.2f}] (n={row['seeds']})"
 
 
 def format_duration(seconds: float) -> str:
@@ -601,9 +700,10 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
         "",
         f"Final greedy return of a run: its final policy evaluated on {final_eval_episodes} episodes starting "
         f"from seed {FINAL_EVAL_SEED} (the same episodes for every run). Each cell: mean over seeds "
-        f"[{CONFIDENCE:.0%} CI], a percentile bootstrap of the mean over seeds ({RESAMPLES:,} resamples, "
-        f"numpy RNG seed {BOOTSTRAP_SEED}); no interval with one seed. Wall time: one run's training time "
-        f"(summed over resumed sessions; runs trained side by side share the cores).",
+        f"[{CONFIDENCE:.0%} CI, n seeds], a Student t interval of the mean over the n seeds; no interval with one "
+        f"seed. Each row is one config: runs are grouped by their whole config but the seed, and a row is named "
+        f"by how its config differs from the defaults. Wall time: one run's training time (summed over resumed "
+        f"sessions; runs trained side by side share the cores).",
         "",
         "| " + " | ".join(header) + " |",
         "|" + "---|" * len(header),
@@ -614,6 +714,10 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
             cells.append(format_interval(row, "normalized_score"))
         cells += [format_interval(row, f"return/{a}") for a in agents] + [format_duration(row["wall_time_s"])]
         lines.append("| " + " | ".join(cells) + " |")
+    few = [row["variant"] for row in rows if row["seeds"] < FEW_SEEDS]
+    if few:
+        lines += ["", f"Warning: {', '.join(few)} ha{'s' if len(few) == 1 else 've'} fewer than {FEW_SEEDS} seeds; "
+                      f"with so few, the interval is wide and the t distribution's normality assumption untested."]
     if normalized:
         lines += ["", normalization_note]
     lines += ["", "Learning curves: [curves.png](curves.png). GIFs of each variant's best seed:", "", *gif_lines]
@@ -684,9 +788,10 @@ def report(run_dirs: list[Path], out: Path, final_eval_episodes: int = FINAL_EVA
     """
     runs = [load_run(Path(d), final_eval_episodes) for d in run_dirs]
     check_same_environment(runs)
+    name_by_config(runs)
     check_distinct_seeds(runs)
     order = list(VARIANTS)
-    labels = sorted({r.variant for r in runs}, key=lambda v: (order.index(v.split("+")[0]), v))
+    labels = sorted({r.variant for r in runs}, key=lambda v: (order.index(base_variant(v)), v))
     groups = {v: sorted((r for r in runs if r.variant == v), key=lambda r: r.config.seed) for v in labels}
     scenario = runs[0].config.scenario
     agents = list(runs[0].final["return_per_agent"])

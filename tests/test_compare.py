@@ -3,7 +3,6 @@ resumed sweeps, imitation sweeps, Ray."""
 
 import csv
 import dataclasses
-import itertools
 import json
 import os
 import shutil
@@ -23,11 +22,11 @@ from maddpg_gail.compare import (
     FINAL_EVAL_SEED,
     VARIANTS,
     CompareError,
-    bootstrap_ci,
     find_runs,
     mean_and_ci,
     report,
     run_state,
+    t_interval,
     variant_config,
     variant_of,
 )
@@ -99,40 +98,26 @@ def test_every_variants_config_reads_back_as_that_variant():
         variant_of(Config(critic="independent", reward="gail", demos="demos.npz"), Path("run"))
 
 
-# --- bootstrap intervals ----------------------------------------------------------------------
+# --- t intervals ------------------------------------------------------------------------------
 
 
-def test_bootstrap_ci_is_the_percentile_interval_of_the_enumerated_bootstrap_distribution():
-    sample = [0.0, 1.0, 2.0, 3.0]
-    # The exact bootstrap distribution: the means of all 4**4 equally likely resamples.
-    means = np.array([np.mean(resample) for resample in itertools.product(sample, repeat=4)])
-    exact = np.quantile(means, [0.025, 0.975], method="inverted_cdf")
-    # P(mean <= 0.25) = 5/256 < 2.5% <= P(mean <= 0.5) = 15/256, and symmetrically at the top
-    assert list(exact) == [0.5, 2.5]
-    low, high = bootstrap_ci(sample)
-    assert (float(low), float(high)) == (0.5, 2.5)
-    mean, low, high = mean_and_ci(sample)
-    assert (mean, low, high) == (1.5, 0.5, 2.5)
+def test_t_interval_is_mean_plus_minus_t_times_the_standard_error():
+    # [0, 1, 2, 3]: mean 1.5, s = 1.2910, t_0.975(3) = 3.1824, half width 3.1824 * 1.2910 / 2 = 2.0543
+    mean, low, high = mean_and_ci([0.0, 1.0, 2.0, 3.0])
+    assert (mean, low, high) == pytest.approx((1.5, -0.5543, 3.5543), abs=1e-4)
+    # README's spread headline: MADDPG's three seeds; their own range [-34.49, -33.55] was the old "95% CI"
+    assert mean_and_ci([-34.49, -33.55, -34.37]) == pytest.approx((-34.137, -35.408, -32.866), abs=1e-3)
+    assert all(np.isnan(t_interval([3.0])))  # one seed: no interval
 
 
-def test_bootstrap_ci_contains_the_mean_matches_the_normal_approximation_and_shrinks_with_more_seeds():
+def test_t_interval_shrinks_with_more_seeds_and_of_curves_is_the_interval_at_each_point():
     values = np.random.default_rng(1).normal(10.0, 2.0, size=400)
-    mean, low, high = mean_and_ci(values)
-    assert mean == pytest.approx(values.mean())
-    assert low < mean < high
-    half_width = 1.96 * values.std() / np.sqrt(len(values))  # the normal approximation of the same interval
-    assert low == pytest.approx(mean - half_width, abs=0.1 * half_width)
-    assert high == pytest.approx(mean + half_width, abs=0.1 * half_width)
-    widths = [float(np.subtract(*bootstrap_ci(values[:n])[::-1])) for n in (5, 20, 80, 400)]
+    widths = [float(np.subtract(*t_interval(values[:n])[::-1])) for n in (5, 20, 80, 400)]
     assert widths == sorted(widths, reverse=True)
-    assert all(np.isnan(bootstrap_ci([3.0])))  # one seed: no interval
-
-
-def test_bootstrap_ci_of_curves_is_the_interval_at_each_point():
     curves = np.array([[0.0, 10.0, 5.0], [1.0, 11.0, 5.0], [2.0, 13.0, 5.0], [3.0, 17.0, 5.0]])  # [seeds, points]
-    low, high = bootstrap_ci(curves)
+    low, high = t_interval(curves)
     for point in range(3):
-        assert (low[point], high[point]) == pytest.approx(tuple(map(float, bootstrap_ci(curves[:, point]))))
+        assert (low[point], high[point]) == pytest.approx(tuple(map(float, t_interval(curves[:, point]))))
     assert (low[2], high[2]) == (5.0, 5.0)
 
 
@@ -199,7 +184,8 @@ def test_report_command_builds_table_curves_from_existing_run_folders(tmp_path):
 
     markdown = (folder / "results.md").read_text()
     assert "| maddpg | 3 | 300 | -135.00 [" in markdown and "| iddpg | 2 | 300 | -172.50 [" in markdown
-    assert "10,000 resamples" in markdown and "| iddpg | 1 | -162.00 |" in markdown
+    assert "] (n=3) |" in markdown and "] (n=2) |" in markdown and "| iddpg | 1 | -162.00 |" in markdown
+    assert "Warning: maddpg, iddpg have fewer than 5 seeds" in markdown
     assert "no GIF" in markdown and not list(folder.glob("*.gif"))  # the fake runs have no checkpoint to render
     png = (folder / "curves.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 20_000
