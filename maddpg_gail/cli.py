@@ -281,12 +281,12 @@ def config_values(path: str, label: str = "--config") -> dict[str, Any]:
         fail(label, f"{path}: no such file")
     try:
         values = read_config_file(Path(path))
-        Config.from_dict(values)
+        config = Config.from_dict(values)
     except ConfigError as error:
         fail(label, f"{path}: {error}")
     except ValueError as error:  # not JSON or YAML
         fail(label, f"{path} is not a readable config ({' '.join(str(error).split())})")
-    return values
+    return {key: getattr(config, key) for key in values}  # as the Config holds them: [64, 64] is (64, 64)
 
 
 def parse(command: str, argv: list[str], defaults: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,0 +1,149 @@
+"""Experiments as configs: the Config checks itself, the CLI is generated from it, config files run, and a report
+never pools two configs."""
+
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from maddpg_gail import cli
+from maddpg_gail.compare import CompareError, parse_variants, report
+from maddpg_gail.config import Config, ConfigError
+from maddpg_gail.trainer import train
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMANDS = ("train", "evaluate", "collect", "bc", "compare", "report")
+
+
+def run_main(capsys, *args: str) -> tuple[int, str, str]:
+    code = cli.main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize("values, fragments", [
+    ({"reward": "gial"}, ["reward", "'gial'", "'env', 'gail'"]),
+    ({"episodes": -1}, ["episodes", "-1", "an integer >= 0"]),
+    ({"gamma": 1.0}, ["gamma", "1.0", "[0, 1)"]),
+    ({"hidden_sizes": (64, 0)}, ["hidden_sizes", "(64, 0)", "positive layer sizes"]),
+    ({"seed": True}, ["seed", "True", "an integer in [0, 4294967295]"]),
+    ({"reward": "gail"}, ["reward", "needs --demos"]),
+    ({"bc_weight": 0.5}, ["bc_weight", "needs --demos"]),
+    ({"env_kwargs": {"num_food": 2}}, ["env_kwargs", "'num_food'", "it accepts: N, local_ratio"]),
+    ({"buffer_size": 100, "num_envs": 2}, ["learning_starts", "1024 is more than the replay buffer holds (100"]),
+])
+def test_a_config_refuses_a_bad_value_naming_field_value_and_what_is_allowed(values, fragments):
+    with pytest.raises(ConfigError) as caught:
+        Config(**values)
+    assert caught.value.field == fragments[0] and isinstance(caught.value, ValueError)
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+
+
+def test_every_config_file_form_loads_and_an_old_runs_config_json_round_trips(tmp_path, finished_run):
+    recorded = Config.load(finished_run / "config.json")
+    assert json.loads(json.dumps(recorded.to_dict())) == json.loads((finished_run / "config.json").read_text())
+    (tmp_path / "c.yaml").write_text("actor_lr: 1e-3\nhidden_sizes: [8, 8]\nnum_envs: 2\n")  # YAML 1.1: 1e-3 is a str
+    config = Config.load(tmp_path / "c.yaml")
+    assert (config.actor_lr, config.hidden_sizes, config.num_envs) == (1e-3, (8, 8), 2)
+    (tmp_path / "bad.json").write_text('{"tau": 0}')
+    with pytest.raises(ConfigError, match=r"tau: 0.0 is not a number in \(0, 1\]"):
+        Config.load(tmp_path / "bad.json")
+
+
+def test_help_lists_all_six_commands_each_with_one_line_and_a_mistyped_one_suggests_the_nearest(capsys):
+    code, out, err = run_main(capsys, "--help")
+    assert code == 0 and err == ""
+    listed = [line.split()[0] for line in out.splitlines() if line.startswith("  ")]
+    assert listed == list(COMMANDS)
+    code, out, err = run_main(capsys, "evalute", "run")
+    assert code == 2 and err == "main.py: error: unknown command 'evalute'; did you mean 'evaluate'?\n"
+
+
+def test_each_command_takes_only_its_own_flags(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["bc", "--help"])
+    bc_help = capsys.readouterr().out
+    assert "--bc-epochs" in bc_help and "--demos" in bc_help and "--critic" not in bc_help
+    code, _, err = run_main(capsys, "evaluate", "run", "--critic", "independent")
+    assert code == 2 and err.startswith("main.py evaluate: error: argument --critic: not a flag of evaluate")
+
+
+def test_every_config_field_has_a_train_flag_with_its_default_in_help(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["train", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for f in dataclasses.fields(Config):
+        assert "--" + f.name.replace("_", "-") in text, f.name
+    assert "--exploration-noise-start FLOAT" in text and "(default: 0.3)" in text
+
+
+def test_flags_parse_to_the_config_they_name():
+    values = cli.parse("train", ["--hidden-sizes", "32", "32", "--env-kwargs", "N=4", "local_ratio=0.25",
+                                 "--exploration-decay-episodes", "500", "--logits-regularization", "0",
+                                 "--continuous-actions"])
+    config = cli.make_config(values)
+    assert config.hidden_sizes == (32, 32) and config.env_kwargs == {"N": 4, "local_ratio": 0.25}
+    assert config.exploration_decay_episodes == 500 and config.logits_regularization == 0.0
+    assert config.continuous_actions and cli.make_config(cli.parse("train", ["--hidden-sizes", "8,8"])).hidden_sizes \
+        == (8, 8)
+
+
+def test_train_with_a_finished_runs_config_json_and_flags_beside_it_runs(tmp_path, finished_run):
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "train", "--config",
+                             str(finished_run / "config.json"), "--seed", "1", "--episodes", "4",
+                             "--run-dir", "again"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    config = Config.load(tmp_path / "again" / "config.json")
+    assert config == dataclasses.replace(Config.load(finished_run / "config.json"), seed=1, episodes=4)
+
+
+def test_a_yaml_config_runs_and_a_bad_one_is_one_line(tmp_path, capsys):
+    (tmp_path / "tiny.yaml").write_text("num_envs: 2\nhidden_sizes: [8]\nbatch_size: 16\nbuffer_size: 400\n"
+                                        "learning_starts: 32\nepisodes: 4\neval_interval: 2\neval_episodes: 1\n"
+                                        "save_interval: 4\ndevice: cpu\nactor_lr: 1e-3\n")
+    code, out, err = run_main(capsys, "--config", str(tmp_path / "tiny.yaml"), "--run-dir", str(tmp_path / "run"))
+    assert code == 0, err
+    assert Config.load(tmp_path / "run" / "config.json").actor_lr == 1e-3
+    (tmp_path / "bad.yaml").write_text("reward: gial\n")
+    code, out, err = run_main(capsys, "--config", str(tmp_path / "bad.yaml"), "--run-dir", str(tmp_path / "r2"))
+    assert code == 2 and err == (f"main.py: error: argument --config: {tmp_path / 'bad.yaml'}: reward: 'gial' is not "
+                                 f"one of 'env', 'gail'\n")
+    assert not (tmp_path / "r2").exists()
+
+
+def test_variants_are_names_overrides_comma_lists_or_a_yaml_file(tmp_path):
+    specs = parse_variants(["maddpg,iddpg", "maddpg actor_lr=1e-3"], demos_given=False)
+    assert [(s.base, s.overrides) for s in specs] == [("maddpg", ()), ("iddpg", ()), ("maddpg", (("actor_lr", 1e-3),))]
+    assert specs[2].config(Config(), seed=2) == Config(actor_lr=1e-3, seed=2)
+    (tmp_path / "study.yaml").write_text("- maddpg tau=0.05\n- iddpg\n")
+    assert [s.name for s in parse_variants([str(tmp_path / "study.yaml")], False)] == ["maddpg__tau=0.05", "iddpg"]
+    with pytest.raises(CompareError, match="'seed' is not a Config field a variant can set"):
+        parse_variants(["maddpg seed=3"], False)
+
+
+def test_report_over_runs_differing_in_one_hyperparameter_gives_two_rows(tmp_path, tiny_config):
+    for name, lr in (("a", tiny_config.actor_lr), ("b", 1e-3)):
+        train(dataclasses.replace(tiny_config, actor_lr=lr, episodes=2, eval_interval=2, save_interval=2),
+              tmp_path / name)
+    text = report([tmp_path / "a", tmp_path / "b"], tmp_path / "out", final_eval_episodes=2).read_text()
+    rows = [line for line in text.splitlines() if line.startswith("| maddpg")]
+    assert [row.split(" | ")[0] for row in rows[:2]] == ["| maddpg", "| maddpg actor_lr=0.001"]
+    assert "(n=1)" in rows[0] and "Warning:" in text
+
+
+def test_console_script_points_at_the_cli_when_installed():
+    from importlib import metadata
+
+    try:
+        scripts = metadata.distribution("maddpg-gail").entry_points
+    except metadata.PackageNotFoundError:
+        pytest.skip("maddpg-gail is not pip-installed here")
+    assert {ep.name: ep.value for ep in scripts}["maddpg-gail"] == "maddpg_gail.cli:main"
+
+
+def test_readme_stays_a_short_users_guide():
+    assert (ROOT / "README.md").stat().st_size <= 20_000
