@@ -147,3 +147,12 @@ def test_console_script_points_at_the_cli_when_installed():
 
 def test_readme_stays_a_short_users_guide():
     assert (ROOT / "README.md").stat().st_size <= 20_000
+
+
+def test_pyproject_dependencies_are_requirements_txt():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = [line for line in (ROOT / "requirements.txt").read_text().split() if not line.startswith("pytest")]
+    assert project["dependencies"] == pinned
+    assert project["scripts"]["maddpg-gail"] == "maddpg_gail.cli:main"
