@@ -27,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from main import DEMONSTRATION_SEED  # noqa: E402
+from maddpg_gail.cli import DEMONSTRATION_SEED  # noqa: E402
 
 
 def main_py(*args: str) -> None:

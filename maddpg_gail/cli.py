@@ -201,7 +201,7 @@ def tyro_field(name: str, f: dataclasses.Field, default: Any, positional: bool, 
                 return [f"{k}={v}" for k, v in value.items()]
             if isinstance(value, tuple):
                 return [",".join(map(str, value))] if isinstance(rule, LayerSizes) else list(value)
-            return [] if value is None else [str(value)]
+            return ["none"] if value is None else [str(value)]
 
         spec = PrimitiveConstructorSpec(
             nargs="*" if many else 1, metavar=metavar(rule),
@@ -656,10 +656,10 @@ def main(argv: list[str] | None = None) -> int:
         near = difflib.get_close_matches(argv[0], COMMANDS, n=1)
         print(f"main.py: error: unknown command {argv[0]!r}"
               + (f"; did you mean {near[0]!r}?" if near else f"; commands: {', '.join(COMMANDS)}"), file=sys.stderr)
-        return USAGE_ERROR
+        raise SystemExit(USAGE_ERROR)
     prog = "main.py" if command == "train" else f"main.py {command}"
     try:
         return COMMANDS[command].run(argv)
-    except UsageError as error:
+    except UsageError as error:  # exits, as a parser does, where the run's own failures return their code
         error_line(prog, error)
-        return USAGE_ERROR
+        raise SystemExit(USAGE_ERROR) from None

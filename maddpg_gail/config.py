@@ -32,8 +32,8 @@ MAX_SEED = 2**32 - 1
 class ConfigError(ValueError):
     """A Config field with a value it cannot take: `field` names it, the message says what is allowed."""
 
-    def __init__(self, field_name: str, message: str, label: str | None = None):
-        super().__init__(f"{field_name}: {message}")
+    def __init__(self, field_name: str, message: str, label: str | None = None, names_field: bool = False):
+        super().__init__(message if names_field else f"{field_name}: {message}")
         self.field = field_name
         self.message = message
         self.label = label or flag(field_name)  # how the CLI names it: the flag, with a value where that tells more
@@ -355,7 +355,7 @@ class Config:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(values) - known)
         if unknown:
-            raise ConfigError(unknown[0], f"unknown config keys: {', '.join(unknown)}")
+            raise ConfigError(unknown[0], f"unknown config keys: {', '.join(unknown)}", names_field=True)
         return cls(**values)
 
     def save(self, path: Path) -> None:

@@ -19,7 +19,10 @@ COMMANDS = ("train", "evaluate", "collect", "bc", "compare", "report")
 
 
 def run_main(capsys, *args: str) -> tuple[int, str, str]:
-    code = cli.main(list(args))
+    try:
+        code = cli.main(list(args))
+    except SystemExit as exit_:  # usage errors exit, as a parser does
+        code = exit_.code
     out, err = capsys.readouterr()
     return code, out, err
 
