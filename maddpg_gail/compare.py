@@ -721,6 +721,12 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
     if normalized:
         lines += ["", normalization_note]
     lines += ["", "Learning curves: [curves.png](curves.png). GIFs of each variant's best seed:", "", *gif_lines]
+    lines += ["", "## Configs", "", f"Written by `{command_line()}` at commit {commit()}. Each group's config, as it "
+              "differs from the defaults (`maddpg_gail/config.py`), the seed apart:", ""]
+    defaults = Config().to_dict()
+    for variant, runs in groups.items():
+        differences = {k: v for k, v in runs[0].config.to_dict().items() if k != "seed" and v != defaults[k]}
+        lines.append(f"- {variant}: `{json.dumps(differences, sort_keys=True)}`")
     lines += ["", "## Runs", "", "| variant | seed | final return | episodes | wall time | folder |",
               "|---|---|---|---|---|---|"]
     for variant, runs in groups.items():
@@ -728,6 +734,29 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
             lines.append(f"| {variant} | {r.config.seed} | {r.final['return_sum']:.2f} | {int(r.episodes[-1])} "
                          f"| {format_duration(r.wall_time_s)} | {r.path} |")
     return "\n".join(lines) + "\n"
+
+
+def command_line() -> str:
+    """The command that is writing this report, as a user would type it."""
+    words = [Path(sys.argv[0]).name, *sys.argv[1:]] if sys.argv and sys.argv[0] else ["report()"]
+    return " ".join(words)
+
+
+def commit() -> str:
+    """The git commit of this code, with "+changes" for uncommitted edits; "unknown" outside a git checkout."""
+    import subprocess
+
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    if head.returncode != 0:
+        return "unknown"
+    return head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")
 
 
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:

@@ -136,6 +136,7 @@ def test_report_over_runs_differing_in_one_hyperparameter_gives_two_rows(tmp_pat
     rows = [line for line in text.splitlines() if line.startswith("| maddpg")]
     assert [row.split(" | ")[0] for row in rows[:2]] == ["| maddpg", "| maddpg actor_lr=0.001"]
     assert "(n=1)" in rows[0] and "Warning:" in text
+    assert "at commit " in text and '- maddpg actor_lr=0.001: `{"actor_lr": 0.001, ' in text
 
 
 def test_console_script_points_at_the_cli_when_installed():
