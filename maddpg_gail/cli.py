@@ -198,7 +198,7 @@ def tyro_field(name: str, f: dataclasses.Field, default: Any, positional: bool, 
     else:
         def show(value: Any) -> list[str]:
             if isinstance(value, dict):
-                return [f"{k}={v}" for k, v in value.items()]
+                return [f"{k}={v}" for k, v in value.items()] or ["none"]
             if isinstance(value, tuple):
                 return [",".join(map(str, value))] if isinstance(rule, LayerSizes) else list(value)
             return ["none"] if value is None else [str(value)]
@@ -565,7 +565,10 @@ def run_compare(argv: list[str]) -> int:
         fail("--ray-address", "Ray is not installed; pip install -r requirements-ray.txt")
     config = make_config({**base, **args})
     for variant in variants:  # every variant's config is checked before any training
-        make_config(variant.config(config, 0).to_dict())
+        try:
+            variant.config(config, 0)
+        except ConfigError as error:
+            fail("--variants", f"{variant.name}: {error}")
     check_environment(config)  # checks the dataset against the env before any training
 
     out = Path(args["out"]) if args["out"] else compare.default_compare_dir(config)

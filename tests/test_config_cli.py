@@ -128,6 +128,14 @@ def test_variants_are_names_overrides_comma_lists_or_a_yaml_file(tmp_path):
         parse_variants(["maddpg seed=3"], False)
 
 
+def test_a_variant_setting_a_bad_value_is_one_line_before_any_training(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "compare", "--variants", "maddpg", "maddpg tau=7",
+                             "--out", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and not (tmp_path / "out").exists()
+    assert result.stderr == ("main.py compare: error: argument --variants: maddpg__tau=7: tau: 7.0 is not a number "
+                             "in (0, 1]\n")
+
+
 def test_report_over_runs_differing_in_one_hyperparameter_gives_two_rows(tmp_path, tiny_config):
     for name, lr in (("a", tiny_config.actor_lr), ("b", 1e-3)):
         train(dataclasses.replace(tiny_config, actor_lr=lr, episodes=2, eval_interval=2, save_interval=2),
