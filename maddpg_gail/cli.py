@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
-from maddpg_gail.config import (MAX_SEED, POSITIVE, Choice, Config, ConfigError, Flag, Integer, LayerSizes, Options,
+from maddpg_gail.config import (MAX_SEED, POSITIVE, Config, ConfigError, Flag, Integer, LayerSizes, Options,
                                 OptionalPath, Real, flag, read_config_file, setting)
 
 RUN_FAILED = 1
@@ -192,7 +192,8 @@ def tyro_field(name: str, f: dataclasses.Field, default: Any, positional: bool, 
     from tyro.constructors import PrimitiveConstructorSpec
 
     rule, help_text = f.metadata["rule"], f.metadata["help"]
-    many = isinstance(rule, (Options, LayerSizes)) or isinstance(default, tuple) and not isinstance(rule, LayerSizes)
+    # several words: KEY=VALUE options, layer sizes (64 64, or 64,64), and lists such as report's run folders
+    many = isinstance(rule, (Options, LayerSizes)) or isinstance(default, tuple)
     if isinstance(rule, Flag):
         annotation: Any = bool
     else:
