@@ -15,7 +15,7 @@ from torch.distributions import Categorical
 from envs.spread import spread_layout
 from maddpg_gail.bc import bc_loss
 from maddpg_gail.buffer import Batch
-from maddpg_gail.config import ACTOR_INPUTS, CRITICS, Config
+from maddpg_gail.config import Config
 from maddpg_gail.networks import ActionSpec, Actor, AgentLandmarkDistances, Critic
 
 # --- losses: pure functions of tensors -------------------------------------------------------
@@ -51,9 +51,8 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 
 
 def actor_inputs(config: Config, obs_dims: list[int]) -> AgentLandmarkDistances | None:
-    """What `config.actor_inputs` adds to the actors' observations; ValueError where it does not fit the env."""
-    if config.actor_inputs not in ACTOR_INPUTS:
-        raise ValueError(f"unknown actor inputs {config.actor_inputs!r}; choose one of: {', '.join(ACTOR_INPUTS)}")
+    """What `config.actor_inputs` (one of ACTOR_INPUTS: Config checks it) adds to the actors' observations;
+    ValueError where it does not fit the env."""
     if config.actor_inputs == "distances":
         return AgentLandmarkDistances(spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances"))
     return None
@@ -67,8 +66,6 @@ def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSp
 
 class MADDPG:
     def __init__(self, obs_dims: list[int], action_specs: list[ActionSpec], config: Config, device: torch.device):
-        if config.critic not in CRITICS:
-            raise ValueError(f"unknown critic {config.critic!r}; choose one of: {', '.join(CRITICS)}")
         self.config = config
         self.device = device
         self.n_agents = len(obs_dims)

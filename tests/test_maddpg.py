@@ -102,7 +102,8 @@ def test_a_critic_only_update_leaves_the_actors_and_their_targets_alone(tiny_con
 
 @pytest.mark.parametrize("continuous", [False, True])
 def test_a_behaviour_cloning_term_pulls_the_actors_to_the_expert_actions(tiny_config, continuous):
-    config = dataclasses.replace(tiny_config, bc_weight=100.0, actor_lr=1e-2)
+    # the expert batch comes in by hand; the Config only needs to name a dataset for bc_weight > 0
+    config = dataclasses.replace(tiny_config, bc_weight=100.0, actor_lr=1e-2, demos="demos.npz")
     obs_dims, action_dims = (3, 11), (3, 5)  # simple_speaker_listener_v4's
     specs = [ActionSpec(discrete=not continuous, dim=d) for d in action_dims]
     learner = MADDPG(list(obs_dims), specs, config, torch.device("cpu"))
@@ -130,9 +131,11 @@ def test_the_cloning_term_is_weighted_by_bc_weight(tiny_config):
     """Two learners from one seed: the gradient of the cloning term alone scales with bc_weight."""
     def actor_gradients(bc_weight: float) -> list[torch.Tensor]:
         torch.manual_seed(0)
-        config = dataclasses.replace(tiny_config, bc_weight=bc_weight, logits_regularization=0.0, critic_lr=0.0,
-                                     grad_clip=1e9)
+        config = dataclasses.replace(tiny_config, bc_weight=bc_weight, logits_regularization=0.0, grad_clip=1e9,
+                                     demos="demos.npz")
         learner = learner_for("simple_spread_v3", config, "centralized")
+        for group in learner.critic_optimizer.param_groups:  # a Config's critic_lr is > 0; these critics stay put
+            group["lr"] = 0.0
         for critic in learner.critics:  # critics that ignore actions (and stay so, lr 0): no policy gradient
             critic.net[0].weight.data[:, -15:] = 0.0
         torch.manual_seed(1)
