@@ -48,7 +48,11 @@ class Policy:
         actions = {}
         for agent, actor in zip(self.agents, self.actors):
             obs = torch.as_tensor(np.asarray(observations[agent], dtype=np.float32), device=self.device)
-            action = actor.explore(obs, self.noise_std) if stochastic else actor.greedy(obs)
+            if stochastic:
+                action = actor.explore(obs, self.noise_std)
+            else:  # row by row: torch's CPU matmuls round differently with the batch size, and an observation
+                # must get the same greedy action alone (a plain loop over one env) as in evaluate's batch
+                action = torch.cat([actor.greedy(row) for row in obs.split(1)])
             actions[agent] = actor.action.to_env(action)
         return actions
 
