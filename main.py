@@ -165,7 +165,8 @@ def evaluate_parser() -> Parser:
     p.add_argument("path", type=Path, metavar="RUN_DIR_OR_CHECKPOINT")
     p.add_argument("--episodes", type=integer(1), default=100)
     p.add_argument("--seed", type=integer(0, 2**32 - 1), default=0)
-    p.add_argument("--gif", type=Path, help="also write one greedy episode as a GIF here")
+    p.add_argument("--gif", type=Path, help="also write the first evaluated episode as a GIF here")
+    p.add_argument("--json", action="store_true", help="print returns per episode and agent, seeds and summary as JSON")
     p.add_argument("--env-backend", choices=BACKENDS, default=Config.env_backend)
     return p
 
@@ -343,11 +344,13 @@ def run_evaluate(argv: list[str]) -> int:
         print(f"main.py evaluate: error: {error}", file=sys.stderr)
         return USAGE_ERROR
     result = evaluate(policy, args.episodes, args.seed, args.env_backend)
-    print(f"{policy.scenario}: greedy policy over {args.episodes} episodes (seed {args.seed})")
-    for agent, mean in result.mean_per_agent.items():
-        print(f"  {agent:<16} {mean:10.3f}")
-    print(f"  {'sum':<16} {result.mean_sum:10.3f}  (std {result.std_sum:.3f})")
-    if policy.demos is not None:
+    if args.json:
+        print(json.dumps(result.to_json(path=str(args.path), scenario=policy.scenario, env_kwargs=policy.env_kwargs,
+                                        seed=args.seed, env_backend=args.env_backend)))
+    else:
+        print(f"{policy.scenario}: greedy policy over {args.episodes} episodes (seed {args.seed})")
+        print("\n".join(result.lines()))
+    if policy.demos is not None and not args.json:
         print(imitation_score(policy, result.mean_sum, args))
     if args.gif is not None:
         try:
@@ -356,7 +359,7 @@ def run_evaluate(argv: list[str]) -> int:
         except OSError as error:  # e.g. a full disk; the message names the file
             print(f"main.py evaluate: error: {error}", file=sys.stderr)
             return RUN_FAILED
-        print(f"gif: {args.gif} (return {total:.3f})")
+        print(f"gif: {args.gif} (return {total:.3f})", file=sys.stderr if args.json else sys.stdout)
     return 0
 
 

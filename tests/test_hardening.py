@@ -96,7 +96,7 @@ def bad_checkpoint(request, run_copy) -> tuple[Path, str]:
 def test_load_policy_refuses_a_bad_checkpoint_naming_file_and_reason(bad_checkpoint):
     path, message = bad_checkpoint
     with pytest.raises(CheckpointError) as refused:
-        load_policy(path.parents[1])
+        load_policy(path)
     assert str(refused.value).startswith(f"{path}: ") and message in str(refused.value)
     assert "\n" not in str(refused.value)
 
