@@ -253,7 +253,8 @@ def test_sigterm_saves_exits_130_and_resume_matches_an_uninterrupted_run(referen
     run_dir = tmp_path / "run"
     process = start_training(run_dir)
     metrics = run_dir / "metrics.csv"
-    wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) > 1, process)
+    # header, the evaluation before training, the one at 20 episodes
+    wait_for(lambda: metrics.exists() and len(metrics.read_text().splitlines()) > 2, process)
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 130, stderr
