@@ -367,8 +367,10 @@ class Trainer:
 
     def print_final_evaluation(self) -> None:
         result, cfg = self.last_evaluation, self.config
+        seed = cfg.seed + EVAL_SEED_OFFSET
         print(f"final evaluation after {self.counters.episodes} episodes ({self.counters.env_steps} env steps): "
-              f"{len(result.returns)} greedy episodes, evaluate seed {cfg.seed + EVAL_SEED_OFFSET}")
+              f"{len(result.returns)} greedy episodes, evaluate seed {seed} "
+              f"(main.py evaluate {self.run_dir} --episodes {len(result.returns)} --seed {seed} --json)")
         print("\n".join(result.lines()))
 
     def bar_returns(self, returns: np.ndarray) -> dict[str, float]:

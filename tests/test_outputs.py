@@ -23,7 +23,8 @@ from maddpg_gail import load_policy
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.checkpoint import WriteError, load_checkpoint
 from maddpg_gail.config import Config, run_capacity
-from maddpg_gail.evaluation import evaluate, record_gif
+from maddpg_gail import trainer as trainer_module
+from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif
 from maddpg_gail.policy import BEST_POLICY_NAME, POLICY_NAME, policy_state, save_policy
 from maddpg_gail.trainer import EVAL_SEED_OFFSET, Trainer, train
 
@@ -166,6 +167,25 @@ def test_the_best_policy_file_holds_the_best_evaluation(finished_run):
     again = evaluate(load_policy(checkpoints / BEST_POLICY_NAME), config.eval_episodes, config.seed + EVAL_SEED_OFFSET)
     assert again.mean_sum == best["eval_return_sum"]
     assert load_checkpoint(checkpoints / "checkpoint.pt")["best_eval_return_sum"] == best["eval_return_sum"]
+
+
+def test_a_worse_evaluation_leaves_the_best_policy_file_as_it_was(tiny_config, tmp_path, monkeypatch):
+    trainer = Trainer(tiny_config, tmp_path / "run")
+    writer, metrics = trainer.open_outputs()
+    sums = iter([-10.0, -20.0, -5.0])
+    monkeypatch.setattr(trainer_module, "evaluate", lambda *args: EvaluationResult(
+        trainer.agents, np.array([[next(sums), 0.0, 0.0]])))
+    best_file = tmp_path / "run" / "checkpoints" / BEST_POLICY_NAME
+    kept = []
+    for _ in range(3):
+        trainer.evaluate_into(writer, metrics)
+        kept.append(torch.load(best_file, weights_only=True))
+        for parameter in trainer.learner.actors.parameters():  # the next evaluation sees other weights
+            parameter.data.add_(1.0)
+    writer.close()
+    assert [k["eval_return_sum"] for k in kept] == [-10.0, -10.0, -5.0]
+    assert all(torch.equal(kept[0]["actors"][n], kept[1]["actors"][n]) for n in kept[0]["actors"])
+    assert not all(torch.equal(kept[0]["actors"][n], kept[2]["actors"][n]) for n in kept[0]["actors"])
 
 
 # --- the replay buffer: one file, memory for what the run collects -------------------------------------------------
