@@ -26,7 +26,7 @@ from maddpg_gail.config import Config, run_capacity
 from maddpg_gail import trainer as trainer_module
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif
 from maddpg_gail.policy import BEST_POLICY_NAME, POLICY_NAME, policy_state, save_policy
-from maddpg_gail.trainer import EVAL_SEED_OFFSET, Trainer, train
+from maddpg_gail.trainer import EVAL_SEED_OFFSET, Trainer, resume, train
 
 
 def events(run_dir: Path) -> EventAccumulator:
@@ -131,6 +131,22 @@ def test_load_policy_reads_the_policy_file_first_and_the_checkpoint_of_older_run
     (checkpoints / POLICY_NAME).unlink()  # a run from before policy files
     loaded = load_policy(run_copy).actors.state_dict()
     assert all(torch.equal(loaded[name], weights[name]) for name in weights)
+
+
+def test_a_run_from_before_policy_files_resumes_and_gets_them(run_copy):
+    checkpoints = run_copy / "checkpoints"
+    state = torch.load(checkpoints / "checkpoint.pt", weights_only=True)
+    del state["best_eval_return_sum"]
+    torch.save(state, checkpoints / "checkpoint.pt")
+    (checkpoints / POLICY_NAME).unlink()
+    (checkpoints / BEST_POLICY_NAME).unlink()
+    _, completed = resume(run_copy, episodes=14)
+    assert completed
+    saved = load_checkpoint(checkpoints / "checkpoint.pt")
+    assert saved["counters"]["episodes"] == 14
+    assert torch.load(checkpoints / POLICY_NAME, weights_only=True)["episodes"] == 14
+    assert saved["best_eval_return_sum"] == torch.load(checkpoints / BEST_POLICY_NAME,
+                                                       weights_only=True)["eval_return_sum"]
 
 
 def test_a_damaged_policy_file_is_refused_naming_it_rather_than_passed_over(run_copy):
