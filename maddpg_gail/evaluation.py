@@ -16,6 +16,11 @@ from maddpg_gail.checkpoint import atomic_path
 from maddpg_gail.policy import Policy
 
 
+def team_returns(returns: np.ndarray, agents: list[str], teams: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Returns [episodes, n_agents] summed over each team's agents: team -> [episodes]."""
+    return {team: returns[:, [agents.index(a) for a in members]].sum(axis=1) for team, members in teams.items()}
+
+
 @dataclass
 class EvaluationResult:
     agents: list[str]
@@ -38,8 +43,7 @@ class EvaluationResult:
     @property
     def mean_per_team(self) -> dict[str, float]:
         """Each team's mean return summed over its agents ({} unless competitive)."""
-        return {team: float(self.returns[:, [self.agents.index(a) for a in members]].sum(axis=1).mean())
-                for team, members in self.teams.items()}
+        return {team: float(r.mean()) for team, r in team_returns(self.returns, self.agents, self.teams).items()}
 
     def to_json(self, **context: Any) -> dict[str, Any]:
         """What `evaluate --json` prints: `context` (scenario, seed, ...), the seeds, returns per episode, summary."""

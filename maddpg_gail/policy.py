@@ -109,13 +109,10 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     path = find_policy(Path(path))
     what = "policy file" if path.name in (POLICY_NAME, BEST_POLICY_NAME) else "checkpoint"
     state = read_state(path, map_location=device, what=what)
-    if state.get("kind") == POLICY_KIND:
-        check_state(path, state, POLICY_KEYS, "policy file")
-        weights = state["actors"]
-    else:
-        state = check_state(path, state, REQUIRED_KEYS, "checkpoint")
-        weights = state.get("learner", {}).get("actors") if isinstance(state.get("learner"), dict) else None
+    is_policy_file = state.get("kind") == POLICY_KIND
+    check_state(path, state, POLICY_KEYS if is_policy_file else REQUIRED_KEYS, what)
     try:
+        weights = state["actors"] if is_policy_file else state["learner"]["actors"]
         config = Config.from_dict(state["config"])
         specs = [ActionSpec(**s) for s in state["action_specs"]]
         actors = make_actors(config, list(state["obs_dims"]), specs)

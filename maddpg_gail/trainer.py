@@ -31,7 +31,7 @@ from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
                                     save_checkpoint)
 from maddpg_gail.config import Config, run_capacity
-from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif
+from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif, team_returns
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
@@ -376,10 +376,8 @@ class Trainer:
     def bar_returns(self, returns: np.ndarray) -> dict[str, float]:
         """What the bar shows of recent returns [episodes, n_agents]: each team's on competitive scenarios,
         else the sum over agents."""
-        if not self.teams:
-            return {"return": float(returns.sum(axis=1).mean()) if len(returns) else float("nan")}
-        return {team: float(returns[:, [self.agents.index(a) for a in members]].sum(axis=1).mean())
-                if len(returns) else float("nan") for team, members in self.teams.items()}
+        sums = team_returns(returns, self.agents, self.teams) if self.teams else {"return": returns.sum(axis=1)}
+        return {name: float(s.mean()) if len(s) else float("nan") for name, s in sums.items()}
 
     # --- outputs ------------------------------------------------------------------------------
 
@@ -399,9 +397,8 @@ class Trainer:
         for i, agent in enumerate(self.agents):
             writer.add_scalar(f"{section}/return/{agent}", returns[:, i].mean(), step)
         writer.add_scalar(f"{section}/return/sum", returns.sum(axis=1).mean(), step)
-        for team, members in self.teams.items():
-            team_returns = returns[:, [self.agents.index(a) for a in members]].sum(axis=1)
-            writer.add_scalar(f"{section}/return/team_{team}", team_returns.mean(), step)
+        for team, sums in team_returns(returns, self.agents, self.teams).items():
+            writer.add_scalar(f"{section}/return/team_{team}", sums.mean(), step)
 
     def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
         # env steps on the x-axis, as SB3 and BenchMARL plot theirs; episodes and updates as scalars
