@@ -1,6 +1,6 @@
 """Environment construction and parallel stepping."""
 
-from envs.scenarios import SCENARIOS, accepted_env_kwargs, make_parallel_env, validate_env_kwargs
+from envs.scenarios import SCENARIOS, accepted_env_kwargs, make_parallel_env, teams, validate_env_kwargs
 from envs.vector import BACKENDS, Mpe2VectorEnv, VectorEnv, VectorStep, make_vector_env
 
 __all__ = [
@@ -12,5 +12,6 @@ __all__ = [
     "accepted_env_kwargs",
     "make_parallel_env",
     "make_vector_env",
+    "teams",
     "validate_env_kwargs",
 ]

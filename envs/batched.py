@@ -14,8 +14,8 @@ mpe2 (`mpe2/_mpe_utils/core.py`, `simple_env.py` and the scenario files):
 - the forces on an agent are summed in mpe2's pair order: its own action force first, then
   contact forces in increasing order of the other entity;
 - rewards follow the scenario's Python arithmetic (running sums start from 0, `local_ratio`
-  mixing `global * (1 - r) + agent * r`) in float64, and are rounded to float32 only at the end,
-  like the observations;
+  mixing `global * (1 - r) + agent * r`) in float64, mpe2's own Python floats; observations are
+  rounded to float32 only at the end, as mpe2 does;
 - every env owns a `numpy.random.Generator`, seeded as mpe2 seeds its `np_random`, and a reset
   draws from it what `reset_world` draws, in the same order.
 
@@ -569,6 +569,13 @@ class BatchedVectorEnv(VectorEnv):
         self._reset_envs(everyone)
         return self._observe()
 
+    def reset_each(self, seeds: list[int]) -> Observations:
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        self.rngs = [seeding.np_random(int(s))[0] for s in seeds]
+        self._reset_envs(np.arange(self.num_envs))
+        return self._observe()
+
     # --- stepping -------------------------------------------------------------------------------
 
     def _decode(self, actions: Actions) -> tuple[np.ndarray, np.ndarray]:
@@ -635,7 +642,7 @@ class BatchedVectorEnv(VectorEnv):
         ratio = self.world.local_ratio
         if ratio is not None:
             rewards = self.world.global_reward(g)[:, None] * (1 - ratio) + rewards * ratio
-        return {name: rewards[:, i].astype(np.float32) for i, name in enumerate(self.agents)}
+        return {name: rewards[:, i].astype(np.float64) for i, name in enumerate(self.agents)}
 
     def _observe(self, g: Geometry | None = None) -> Observations:
         if g is None:

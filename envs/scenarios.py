@@ -63,3 +63,14 @@ def check_full_observations(what: str, scenario: str, env_kwargs: dict[str, Any]
     if neighbours:
         raise ValueError(f"{what}: {scenario} with {neighbours} is not supported "
                          f"(its observations list only the nearest agents and landmarks)")
+
+
+def teams(scenario: str, env_kwargs: dict[str, Any]) -> dict[str, list[str]]:
+    """The two teams of a competitive scenario, {"adversaries": [...], "good": [...]} (mpe2 marks its
+    adversaries' bodies `adversary`); {} where every agent plays on one side, e.g. simple_spread_v3."""
+    env = make_parallel_env(scenario, env_kwargs)
+    sides = {"adversaries": [], "good": []}
+    for body in env.unwrapped.world.agents:
+        sides["adversaries" if getattr(body, "adversary", False) else "good"].append(body.name)
+    env.close()
+    return sides if all(sides.values()) else {}

@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 from gymnasium import spaces
+from gymnasium.utils import seeding
 
 from envs.scenarios import make_parallel_env
 
@@ -25,7 +26,7 @@ class VectorStep(NamedTuple):
 
     observations: Observations  # what to act on next: the first observation of a new episode where one ended
     next_observations: Observations  # the true successor of the step's observations (the final one where an episode ended)
-    rewards: dict[str, np.ndarray]  # agent -> float32 [K]
+    rewards: dict[str, np.ndarray]  # agent -> float64 [K]: mpe2's rewards are Python floats
     terminated: np.ndarray  # bool [K]: the episode reached a terminal state (no bootstrapping)
     truncated: np.ndarray  # bool [K]: the episode was cut at max_cycles (bootstrapping still applies)
 
@@ -39,6 +40,10 @@ class VectorEnv(abc.ABC):
     @abc.abstractmethod
     def reset(self, seed: int) -> Observations:
         """Start every env from a seed; later episodes continue each env's own random stream."""
+
+    @abc.abstractmethod
+    def reset_each(self, seeds: list[int]) -> Observations:
+        """Start env k exactly as mpe2's `parallel_env.reset(seed=seeds[k])` does (one seed per env)."""
 
     @abc.abstractmethod
     def step(self, actions: Actions) -> VectorStep:
@@ -94,6 +99,17 @@ class Mpe2VectorEnv(VectorEnv):
         observations, _ = env.reset()
         return observations
 
+    def reset_each(self, seeds: list[int]) -> Observations:
+        if len(seeds) != self.num_envs:
+            raise ValueError(f"expected {self.num_envs} seeds, got {len(seeds)}")
+        per_env = []
+        for k, seed in enumerate(seeds):
+            # reset(seed=s) draws the episode from a generator seeded by s, whose state is recorded for resume
+            self._rng_before_reset[k] = seeding.np_random(int(seed))[0].bit_generator.state
+            self._actions_since_reset[k] = []
+            per_env.append(self.envs[k].reset(seed=int(seed))[0])
+        return self._stack(per_env)
+
     def _stack(self, per_env: list[dict[str, np.ndarray]]) -> Observations:
         return {a: np.stack([o[a] for o in per_env]).astype(np.float32, copy=False) for a in self.agents}
 
@@ -110,7 +126,7 @@ class Mpe2VectorEnv(VectorEnv):
     def step(self, actions: Actions) -> VectorStep:
         K = self.num_envs
         observations, next_observations = [], []
-        rewards = {a: np.zeros(K, dtype=np.float32) for a in self.agents}
+        rewards = {a: np.zeros(K, dtype=np.float64) for a in self.agents}
         terminated = np.zeros(K, dtype=bool)
         truncated = np.zeros(K, dtype=bool)
         for k, env in enumerate(self.envs):

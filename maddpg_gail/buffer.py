@@ -153,8 +153,13 @@ class ReplayBuffer:
         if rows.shape[1] != self.storage.shape[1] or rows.shape[0] > self.capacity:
             raise ValueError(f"replay buffer rows of shape {tuple(rows.shape)} do not fit "
                              f"{(self.capacity, self.storage.shape[1])}")
+        pos = state["pos"]
+        if rows.shape[0] < self.capacity and pos != rows.shape[0] % self.capacity:
+            # saved full by a smaller buffer (a run resumed with more episodes gets a larger one): oldest row first,
+            # a whole number of env steps round, so row i + num_envs is still the same env's next step
+            rows, pos = torch.roll(rows, -pos, dims=0), rows.shape[0]
         self._allocate()
         self.storage[: rows.shape[0]] = rows.to(self.device)
         self.size = rows.shape[0]
-        self.pos = state["pos"]
+        self.pos = pos
         self.generator.set_state(state["generator"])

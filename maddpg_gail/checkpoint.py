@@ -92,26 +92,38 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     observation sizes and action spaces are those of the env its config builds.
     """
     path = Path(path)
+    state = read_state(path, map_location)
+    return check_state(path, state, REQUIRED_KEYS, "checkpoint")
+
+
+def read_state(path: Path, map_location: str | torch.device = "cpu", what: str = "checkpoint") -> dict[str, Any]:
+    """torch.load a file of this toolkit (a checkpoint or a policy file) with `weights_only=True`, naming it on
+    any failure; it must hold a dict."""
     if not path.is_file():
-        raise CheckpointError(f"{path}: no checkpoint file there")
+        raise CheckpointError(f"{path}: no {what} file there")
     if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty, not a checkpoint")
+        raise CheckpointError(f"{path}: the file is empty, not a {what}")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch warns about the pickle protocol of files it then refuses
             state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as error:  # a damaged file makes torch raise nearly any type: KeyError, IndexError, ...
         raise CheckpointError(
-            f"{path}: not a readable checkpoint: truncated, damaged or another file ({describe_load_error(error)})"
+            f"{path}: not a readable {what}: truncated, damaged or another file ({describe_load_error(error)})"
         ) from None
     if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a maddpg-gail checkpoint (it holds a {type(state).__name__}, not a dict)")
-    missing = [key for key in REQUIRED_KEYS if key not in state]
+        raise CheckpointError(f"{path}: not a maddpg-gail {what} (it holds a {type(state).__name__}, not a dict)")
+    return state
+
+
+def check_state(path: Path, state: dict[str, Any], required: tuple[str, ...], what: str) -> dict[str, Any]:
+    """A checkpoint or policy file of the current format with `required` keys, fitting the env of its config."""
+    missing = [key for key in required if key not in state]
     if missing:
-        raise CheckpointError(f"{path}: not a maddpg-gail checkpoint (it lacks {', '.join(missing)})")
+        raise CheckpointError(f"{path}: not a maddpg-gail {what} (it lacks {', '.join(missing)})")
     if state["format_version"] != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path}: checkpoint format {state['format_version']} is not the supported {FORMAT_VERSION}"
+            f"{path}: {what} format {state['format_version']} is not the supported {FORMAT_VERSION}"
         )
     check_fits_its_env(path, state)
     return state

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import importlib.util
+import json
 import os
 import shutil
 import sys
@@ -87,7 +88,8 @@ class EvaluateFlags:
     path: str = setting("", "RUN_DIR_OR_CHECKPOINT: a run folder or a checkpoint file", OptionalPath())
     episodes: int = setting(100, "greedy episodes", POSITIVE)
     seed: int = setting(0, "seed of the first episode", Integer(0, MAX_SEED))
-    gif: str | None = setting(None, "also write one greedy episode as a GIF here", OptionalPath())
+    gif: str | None = setting(None, "also write the first evaluated episode as a GIF here", OptionalPath())
+    json: bool = setting(False, "print returns per episode and agent, seeds and summary as JSON", Flag())
     env_backend: str = like(Config, "env_backend")
 
 
@@ -448,12 +450,14 @@ def run_evaluate(argv: list[str]) -> int:
         error_line("main.py evaluate", error)
         return USAGE_ERROR
     result = evaluate(policy, args["episodes"], args["seed"], args["env_backend"])
-    print(f"{policy.scenario}: greedy policy over {args['episodes']} episodes (seed {args['seed']})")
-    for agent, mean in result.mean_per_agent.items():
-        print(f"  {agent:<16} {mean:10.3f}")
-    print(f"  {'sum':<16} {result.mean_sum:10.3f}  (std {result.std_sum:.3f})")
-    if policy.demos is not None:
-        print(imitation_score(policy, result.mean_sum, args))
+    if args["json"]:
+        print(json.dumps(result.to_json(path=args["path"], scenario=policy.scenario, env_kwargs=policy.env_kwargs,
+                                        seed=args["seed"], env_backend=args["env_backend"])))
+    else:
+        print(f"{policy.scenario}: greedy policy over {args['episodes']} episodes (seed {args['seed']})")
+        print("\n".join(result.lines()))
+        if policy.demos is not None:
+            print(imitation_score(policy, result.mean_sum, args))
     if gif is not None:
         try:
             gif.parent.mkdir(parents=True, exist_ok=True)
@@ -461,7 +465,7 @@ def run_evaluate(argv: list[str]) -> int:
         except OSError as error:  # e.g. a full disk; the message names the file
             error_line("main.py evaluate", error)
             return RUN_FAILED
-        print(f"gif: {gif} (return {total:.3f})")
+        print(f"gif: {gif} (return {total:.3f})", file=sys.stderr if args["json"] else sys.stdout)
     return 0
 
 

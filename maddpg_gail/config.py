@@ -177,6 +177,15 @@ def replay_capacity(buffer_size: int, num_envs: int) -> int:
     return max(num_envs, buffer_size - buffer_size % num_envs)
 
 
+def run_capacity(config: Config) -> int:
+    """The replay buffer's capacity for a run: `replay_capacity`, or fewer where the run cannot collect that many
+    transitions: it stops at the first step of its envs by which `episodes` have ended, so at most
+    episodes + num_envs - 1 have ended and num_envs more begun, of at most max_cycles steps each, the envs
+    stepping together."""
+    steps_per_env = (-(-config.episodes // config.num_envs) + 2) * config.max_cycles
+    return min(replay_capacity(config.buffer_size, config.num_envs), steps_per_env * config.num_envs)
+
+
 POSITIVE, NON_NEGATIVE = Integer(1), Integer(0)
 RATE = Real(0, 1, low_open=True)
 WEIGHT = Real(0, math.inf, high_open=True)

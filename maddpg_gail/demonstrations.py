@@ -24,8 +24,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs import SCENARIOS, make_parallel_env, make_vector_env
+from envs import SCENARIOS, make_parallel_env
 from envs.batched import mpe2_defaults
+from envs.rollout import episode_seeds, rollout
 from maddpg_gail.checkpoint import atomic_path
 from maddpg_gail.networks import ActionSpec
 
@@ -305,25 +306,16 @@ def collect(
     actor: BatchedActor, scenario: str, env_kwargs: dict[str, Any], episodes: int, seed: int,
     env_backend: str = "batched", max_parallel: int = 50,
 ) -> Demonstrations:
-    """Roll out `episodes` whole episodes of `actor`, `max_parallel` envs at a time, each env playing its own
-    share as in `evaluate` (same seed, same episodes). Episode ids follow the envs: env 0's episodes first."""
-    num_envs = min(episodes, max_parallel)
-    env = make_vector_env(scenario, env_kwargs, num_envs, env_backend)
-    agents = list(env.agents)
-    quota = np.full(num_envs, episodes // num_envs)
-    quota[: episodes % num_envs] += 1
-    first_id = np.cumsum(quota) - quota  # the id of each env's first episode
-    finished = np.zeros(num_envs, dtype=np.int64)
-    steps: list[tuple] = []  # per step: obs, actions, rewards, next_obs, episode id per env (-1: not recorded)
-    obs = env.reset(seed)
-    while (finished < quota).any():
-        actions = actor.act_batch(obs)
-        step = env.step(actions)
-        ids = np.where(finished < quota, first_id + finished, -1)  # envs past their share step on, unrecorded
-        steps.append((obs, actions, step.rewards, step.next_observations, ids))
-        finished += step.terminated | step.truncated
-        obs = step.observations
+    """Roll out `episodes` whole episodes of `actor` on the seeds `evaluate` uses (same seed, same episodes:
+    `evaluation.episode_seeds`), `max_parallel` envs at a time. Episode ids follow the seeds."""
+    env = make_parallel_env(scenario, env_kwargs)
+    agents = list(env.possible_agents)
+    action_spaces = {a: env.action_space(a) for a in agents}
     env.close()
+    steps: list[tuple] = []  # per step: obs, actions, rewards, next_obs, episode id per env (-1: not recorded)
+    for obs, actions, step, ids in rollout(actor, scenario, env_kwargs, episode_seeds(seed, episodes), env_backend,
+                                           max_parallel):
+        steps.append((obs, actions, step.rewards, step.next_observations, ids))
 
     ids = np.concatenate([s[4] for s in steps])  # step-major: [step 0 of every env, step 1 of every env, ...]
     recorded = np.flatnonzero(ids >= 0)
@@ -333,7 +325,7 @@ def collect(
         return np.concatenate([np.asarray(s[index][agent]) for s in steps])[order].astype(dtype, copy=False)
 
     def env_actions(agent: str) -> np.ndarray:
-        if isinstance(env.action_spaces[agent], spaces.Discrete):
+        if isinstance(action_spaces[agent], spaces.Discrete):
             return gather(1, agent, np.int64)
         return np.clip(gather(1, agent, np.float32), 0.0, 1.0)  # what the env applies: it clips to Box(0, 1)
 

@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import imageio.v2 as imageio
 import numpy as np
 from gymnasium import spaces
 
-from envs import make_parallel_env, make_vector_env
+from envs import make_parallel_env, teams
+from envs.rollout import episode_seeds, rollout
 from maddpg_gail.checkpoint import atomic_path
 from maddpg_gail.policy import Policy
+
+
+def team_returns(returns: np.ndarray, agents: list[str], teams: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """Returns [episodes, n_agents] summed over each team's agents: team -> [episodes]."""
+    return {team: returns[:, [agents.index(a) for a in members]].sum(axis=1) for team, members in teams.items()}
 
 
 @dataclass
 class EvaluationResult:
     agents: list[str]
     returns: np.ndarray  # [episodes, n_agents]: undiscounted environment return per episode and agent
+    seeds: list[int] = field(default_factory=list)  # episode i started from mpe2's reset(seed=seeds[i])
+    teams: dict[str, list[str]] = field(default_factory=dict)  # competitive scenarios: agents per team
 
     @property
     def mean_per_agent(self) -> dict[str, float]:
@@ -30,6 +39,35 @@ class EvaluationResult:
     @property
     def std_sum(self) -> float:
         return float(self.returns.sum(axis=1).std())
+
+    @property
+    def mean_per_team(self) -> dict[str, float]:
+        """Each team's mean return summed over its agents ({} unless competitive)."""
+        return {team: float(r.mean()) for team, r in team_returns(self.returns, self.agents, self.teams).items()}
+
+    def to_json(self, **context: Any) -> dict[str, Any]:
+        """What `evaluate --json` prints: `context` (scenario, seed, ...), the seeds, returns per episode, summary."""
+        sums = self.returns.sum(axis=1)
+        return {
+            **context,
+            "episodes": len(self.returns),
+            "episode_seeds": [int(s) for s in self.seeds],
+            "agents": list(self.agents),
+            "teams": self.teams,
+            "returns": {a: self.returns[:, i].tolist() for i, a in enumerate(self.agents)},
+            "return_sum": sums.tolist(),
+            "summary": {
+                "mean": self.mean_per_agent, "mean_sum": self.mean_sum, "std_sum": self.std_sum,
+                "min_sum": float(sums.min()), "max_sum": float(sums.max()), "mean_per_team": self.mean_per_team,
+            },
+        }
+
+    def lines(self) -> list[str]:
+        """The human-readable summary: mean per agent, per team where competitive, and summed."""
+        lines = [f"  {agent:<16} {mean:10.3f}" for agent, mean in self.mean_per_agent.items()]
+        lines += [f"  {'team ' + team:<16} {mean:10.3f}" for team, mean in self.mean_per_team.items()]
+        lines.append(f"  {'sum':<16} {self.mean_sum:10.3f}  (std {self.std_sum:.3f})")
+        return lines
 
 
 class RandomPolicy:
@@ -63,37 +101,30 @@ def normalized_score(policy_return, expert_return: float, random_return: float):
 def evaluate(
     policy: Policy, episodes: int, seed: int, env_backend: str = "batched", max_parallel: int = 50
 ) -> EvaluationResult:
-    """Run `episodes` greedy episodes, `max_parallel` envs at a time, each env playing its own share."""
-    num_envs = min(episodes, max_parallel)
-    env = make_vector_env(policy.scenario, policy.env_kwargs, num_envs, env_backend)
-    quota = np.full(num_envs, episodes // num_envs)
-    quota[: episodes % num_envs] += 1
-    finished: list[list[np.ndarray]] = [[] for _ in range(num_envs)]
-    running = np.zeros((num_envs, len(policy.agents)))
-    obs = env.reset(seed)
-    while any(len(f) < q for f, q in zip(finished, quota)):
-        step = env.step(policy.act_batch(obs))
-        running += np.stack([step.rewards[a] for a in policy.agents], axis=1)
-        for k in np.flatnonzero(step.terminated | step.truncated):
-            if len(finished[k]) < quota[k]:
-                finished[k].append(running[k].copy())
-            running[k] = 0.0
-        obs = step.observations
-    env.close()
-    return EvaluationResult(list(policy.agents), np.array([r for f in finished for r in f]))
+    """`episodes` greedy episodes from the seeds `episode_seeds(seed, episodes)`, `max_parallel` envs at a time.
+
+    Returns are summed in float64 in step order, as a plain loop over mpe2's rewards sums them.
+    """
+    seeds = episode_seeds(seed, episodes)
+    returns = np.zeros((episodes, len(policy.agents)))
+    for _, _, step, episode in rollout(policy, policy.scenario, policy.env_kwargs, seeds, env_backend, max_parallel):
+        playing = episode >= 0
+        returns[episode[playing]] += np.stack([step.rewards[a][playing] for a in policy.agents], axis=1)
+    return EvaluationResult(list(policy.agents), returns, seeds, teams(policy.scenario, policy.env_kwargs))
 
 
 def record_gif(policy: Policy, path: Path, seed: int, fps: int = 10) -> float:
-    """Render one greedy episode on the plain mpe2 env into a GIF; returns its return summed over agents."""
+    """Render the first episode `evaluate(policy, n, seed)` plays, on the plain mpe2 env, into a GIF; returns
+    its return summed over agents (the first of evaluate's `return_sum`)."""
     env = make_parallel_env(policy.scenario, policy.env_kwargs, render_mode="rgb_array")
-    observations, _ = env.reset(seed=seed)
+    observations, _ = env.reset(seed=episode_seeds(seed, 1)[0])
     frames = [env.render()]
-    total = 0.0
+    returns = np.zeros(len(policy.agents))
     while env.agents:
         observations, rewards, *_ = env.step(policy.act(observations))
-        total += sum(rewards[a] for a in policy.agents)
+        returns += [rewards[a] for a in policy.agents]
         frames.append(env.render())
     env.close()
     with atomic_path(Path(path)) as tmp:
         imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
-    return total
+    return float(returns[None].sum(axis=1)[0])

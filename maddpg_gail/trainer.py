@@ -25,19 +25,20 @@ import progressbar
 import torch
 from tensorboardX import SummaryWriter
 
-from envs import make_vector_env
+from envs import make_vector_env, teams
 from envs.symmetries import WorldSymmetries, world_symmetries
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
                                     save_checkpoint)
-from maddpg_gail.config import Config
-from maddpg_gail.evaluation import evaluate, record_gif
+from maddpg_gail.config import Config, run_capacity
+from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif, team_returns
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
 from maddpg_gail.maddpg import MADDPG
 from maddpg_gail.networks import ActionSpec
-from maddpg_gail.policy import Policy, spec_dicts
+from maddpg_gail.policy import BEST_POLICY_NAME, POLICY_NAME, Policy, policy_state, save_policy, spec_dicts
+from maddpg_gail.gif_summary import add_gif
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share seeds with training episodes
 
@@ -129,8 +130,8 @@ class Trainer:
         self.obs_dims = [int(self.env.observation_spaces[a].shape[0]) for a in self.agents]
         self.action_specs = [ActionSpec.from_space(self.env.action_spaces[a]) for a in self.agents]
         self.learner = MADDPG(self.obs_dims, self.action_specs, cfg, self.device)
-        self.buffer = ReplayBuffer(
-            cfg.buffer_size, self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed,
+        self.buffer = ReplayBuffer(  # memory for what this run can collect, at most buffer_size
+            run_capacity(cfg), self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed,
             num_envs=cfg.num_envs, n_step=cfg.n_step, gamma=cfg.gamma,
         )
         self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
@@ -154,6 +155,9 @@ class Trainer:
             self.symmetries = world_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
                                                [s.dim for s in self.action_specs], cfg.relabel_entities, self.device)
         self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors, cfg.demos)
+        self.teams = teams(cfg.scenario, cfg.parallel_env_kwargs())  # {} unless competitive
+        self.best_eval = -float("inf")  # the best evaluation's return summed over agents, kept as best_policy.pt
+        self.last_evaluation: EvaluationResult | None = None
         self.counters = Counters()
         self.wall_time = 0.0  # seconds of training, summed over resumed sessions
         self.recent_returns: list[np.ndarray] = []  # training returns since the last metrics row
@@ -293,18 +297,24 @@ class Trainer:
             max_value=cfg.episodes,
             initial_value=min(self.counters.episodes, cfg.episodes),
             min_poll_interval=0.5 if sys.stderr.isatty() else 30.0,  # a log file gets a line every 30 s
-            variables={"return": float("nan")},
+            variables={name: float("nan") for name in self.bar_returns(np.zeros((0, len(self.agents))))},
             widgets=[
                 "episodes ", progressbar.SimpleProgress(), " ", progressbar.Bar(), " ",
-                progressbar.Variable("return", format="return {value:8.2f}"), " ",
+                *[progressbar.Variable(name, format=f"{name} {{value:8.2f}} ")
+                  for name in self.bar_returns(np.zeros((0, len(self.agents))))],
                 progressbar.ETA(),
             ],
         )
-        bar_returns: deque[float] = deque(maxlen=100)
+        bar_returns: deque[np.ndarray] = deque(maxlen=100)
         stop = StopRequest()
         started = time.perf_counter() - self.wall_time
+        plan = self.episode_plan()
+        if plan is not None:
+            print(plan, file=sys.stderr)
         try:
             with stop.installed():
+                if self.counters.episodes == 0 and cfg.episodes > 0:  # a first point: every eval curve is a line
+                    self.evaluate_into(writer, metrics)
                 while self.counters.episodes < cfg.episodes:
                     before = self.counters.episodes
                     finished = self.collect_step()
@@ -315,7 +325,7 @@ class Trainer:
                     self.wall_time = time.perf_counter() - started
                     self.recent_returns.extend(finished)
                     self.log_episodes(writer, finished, stats)
-                    bar_returns.extend(finished.sum(axis=1))
+                    bar_returns.extend(finished)
                     self.update_bar(bar, bar_returns)
                     after = self.counters.episodes
                     if after // cfg.eval_interval > before // cfg.eval_interval or after >= cfg.episodes:
@@ -329,44 +339,88 @@ class Trainer:
                         break
         finally:  # also on an error: progressbar2 restores the streams it wraps, files are closed
             if bar_returns:  # the last line shows the return at the end, not at the last timed redraw
-                bar.variables["return"] = float(np.mean(bar_returns))
+                bar.variables.update(self.bar_returns(np.array(bar_returns)))
             bar.finish(dirty=stop.requested or self.counters.episodes < cfg.episodes)
             writer.close()
             self.env.close()
+        if not stop.requested and self.last_evaluation is not None:
+            self.print_final_evaluation()
         return not stop.requested
+
+    def episode_plan(self) -> str | None:
+        """One line where the run will not train exactly `episodes`: its envs step, and end episodes, together."""
+        cfg, k = self.config, self.env.num_envs
+        remaining = cfg.episodes - self.counters.episodes
+        if remaining <= 0:
+            return None
+        if cfg.env_kwargs.get("terminate_on_success"):
+            return (f"episodes: {cfg.episodes} to {cfg.episodes + k - 1} will run: the {k} envs (--num-envs) step "
+                    f"together, and the run ends at the first step by which {cfg.episodes} episodes have ended")
+        total = self.counters.episodes + -(-remaining // k) * k
+        if total == cfg.episodes:
+            return None
+        return (f"episodes: {total} will run: --episodes {cfg.episodes} in whole rounds of the {k} envs "
+                f"(--num-envs), whose {cfg.max_cycles}-step episodes end together")
+
+    def print_final_evaluation(self) -> None:
+        result, cfg = self.last_evaluation, self.config
+        seed = cfg.seed + EVAL_SEED_OFFSET
+        print(f"final evaluation after {self.counters.episodes} episodes ({self.counters.env_steps} env steps): "
+              f"{len(result.returns)} greedy episodes, evaluate seed {seed} "
+              f"(main.py evaluate {self.run_dir} --episodes {len(result.returns)} --seed {seed} --json)")
+        print("\n".join(result.lines()))
+
+    def bar_returns(self, returns: np.ndarray) -> dict[str, float]:
+        """What the bar shows of recent returns [episodes, n_agents]: each team's on competitive scenarios,
+        else the sum over agents."""
+        sums = team_returns(returns, self.agents, self.teams) if self.teams else {"return": returns.sum(axis=1)}
+        return {name: float(s.mean()) if len(s) else float("nan") for name, s in sums.items()}
 
     # --- outputs ------------------------------------------------------------------------------
 
-    def update_bar(self, bar: progressbar.ProgressBar, recent_returns: deque[float]) -> None:
+    def update_bar(self, bar: progressbar.ProgressBar, recent_returns: deque[np.ndarray]) -> None:
         # A changed variable forces a redraw, so pass the mean return only as often as the bar redraws.
         episodes = min(self.counters.episodes, self.config.episodes)
         now = time.monotonic()
         if now - self._bar_redrawn >= bar.min_poll_interval:
             self._bar_redrawn = now
-            bar.update(episodes, **{"return": float(np.mean(recent_returns))})
+            bar.update(episodes, **self.bar_returns(np.array(recent_returns)))
         else:
             bar.update(episodes)
 
-    def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
-        step = self.counters.episodes
+    def log_returns(self, writer: SummaryWriter, section: str, returns: np.ndarray) -> None:
+        """<section>/return/<agent>, .../sum and, on competitive scenarios, .../team_<team>: means over episodes."""
+        step = self.counters.env_steps
         for i, agent in enumerate(self.agents):
-            writer.add_scalar(f"return/{agent}", finished[:, i].mean(), step)
-        writer.add_scalar("return/sum", finished.sum(axis=1).mean(), step)
-        writer.add_scalar("exploration/noise_std", self.noise_std(), step)
-        writer.add_scalar("progress/env_steps", self.counters.env_steps, step)
-        writer.add_scalar("progress/updates", self.counters.updates, step)
+            writer.add_scalar(f"{section}/return/{agent}", returns[:, i].mean(), step)
+        writer.add_scalar(f"{section}/return/sum", returns.sum(axis=1).mean(), step)
+        for team, sums in team_returns(returns, self.agents, self.teams).items():
+            writer.add_scalar(f"{section}/return/team_{team}", sums.mean(), step)
+
+    def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
+        # env steps on the x-axis, as SB3 and BenchMARL plot theirs; episodes and updates as scalars
+        step = self.counters.env_steps
+        self.log_returns(writer, "train", finished)
+        writer.add_scalar("train/episodes", self.counters.episodes, step)
+        writer.add_scalar("train/updates", self.counters.updates, step)
+        if self.config.continuous_actions:  # discrete actions explore by Gumbel-softmax sampling, without it
+            writer.add_scalar("train/noise_std", self.noise_std(), step)
         if stats is not None:
             for name, values in stats.items():
                 for agent, value in zip(self.agents, values.tolist()):
-                    writer.add_scalar(f"{name}/{agent}", value, step)
+                    writer.add_scalar(f"losses/{agent}/{name}", value, step)
 
     def evaluate_into(self, writer: SummaryWriter, metrics: MetricsCsv) -> None:
         cfg = self.config
         result = evaluate(self.policy, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET, cfg.env_backend)
+        self.last_evaluation = result
         step = self.counters.episodes
-        for agent, value in result.mean_per_agent.items():
-            writer.add_scalar(f"eval_return/{agent}", value, step)
-        writer.add_scalar("eval_return/sum", result.mean_sum, step)
+        self.log_returns(writer, "eval", result.returns)
+        writer.add_scalar("eval/episodes", step, self.counters.env_steps)
+        if result.mean_sum > self.best_eval:
+            self.best_eval = result.mean_sum
+            save_policy(self.policy_file_state(eval_return_sum=result.mean_sum),
+                        self.checkpoint_path().with_name(BEST_POLICY_NAME))
         train_returns = np.array(self.recent_returns)
         self.recent_returns = []
         metrics.append(
@@ -383,13 +437,18 @@ class Trainer:
 
     def save_gif(self, writer: SummaryWriter) -> None:
         path = self.run_dir / "gifs" / f"episode_{self.counters.episodes:07d}.gif"
-        total = record_gif(self.policy, path, seed=self.config.seed + EVAL_SEED_OFFSET)
-        writer.add_text("gif", f"{path.name}: return {total:.2f}", self.counters.episodes)
+        record_gif(self.policy, path, seed=self.config.seed + EVAL_SEED_OFFSET)
+        add_gif(writer, "eval/episode", path, self.counters.env_steps)
 
     def checkpoint_path(self) -> Path:
         return self.run_dir / "checkpoints" / CHECKPOINT_NAME
 
+    def policy_file_state(self, **about) -> dict:
+        return policy_state(self.config, self.agents, self.obs_dims, self.action_specs, self.learner.actors,
+                            episodes=self.counters.episodes, env_steps=self.counters.env_steps, **about)
+
     def save(self) -> Path:
+        """The resume checkpoint (everything, the replay buffer included) and, beside it, the policy file."""
         path = self.checkpoint_path()
         save_checkpoint(
             {
@@ -401,6 +460,7 @@ class Trainer:
                 "action_specs": spec_dicts(self.action_specs),
                 "counters": vars(self.counters).copy(),
                 "wall_time": self.wall_time,
+                "best_eval_return_sum": self.best_eval,
                 "learner": self.learner.state_dict(),
                 "discriminators": self.gail.state_dict() if self.gail is not None else {},
                 "expert_sampler": self.expert.state_dict() if self.expert is not None else {},
@@ -413,6 +473,7 @@ class Trainer:
             },
             path,
         )
+        save_policy(self.policy_file_state(), path.with_name(POLICY_NAME))
         print(f"checkpoint: {path}", file=sys.stderr)
         return path
 
@@ -426,6 +487,7 @@ class Trainer:
         self.obs = self.env.load_state_dict(state["env"])
         self.counters = Counters(**state["counters"])
         self.wall_time = state["wall_time"]
+        self.best_eval = state.get("best_eval_return_sum", -float("inf"))  # runs from before best_policy.pt
         self.episode_returns = state["episode_returns"].numpy().copy()
         self.recent_returns = list(state["recent_returns"].numpy())
         torch.set_rng_state(state["torch_rng"].cpu())
@@ -450,12 +512,13 @@ def clone(config: Config, run_dir: Path | None = None) -> tuple[Path, list[float
     losses = trainer.clone_actors()
     trainer.wall_time = time.perf_counter() - started
     writer, metrics = trainer.open_outputs()
-    for epoch, loss in enumerate(losses, start=1):
-        writer.add_scalar("bc/loss", loss, epoch)
+    for epoch, loss in enumerate(losses, start=1):  # no env steps in cloning: its x-axis is the epoch
+        writer.add_scalar("losses/bc_loss_per_epoch", loss, epoch)
     trainer.evaluate_into(writer, metrics)
     trainer.save_gif(writer)
     trainer.save()
     writer.close()
+    trainer.print_final_evaluation()
     return run_dir, losses
 
 

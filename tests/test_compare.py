@@ -328,7 +328,7 @@ def test_rerun_of_a_half_finished_sweep_keeps_finished_runs_and_completes_the_re
     for name in ["maddpg__s0", "iddpg__s0", "maddpg__s1", "iddpg__s1"]:
         assert load_checkpoint(out / name / "checkpoints" / "checkpoint.pt")["counters"]["episodes"] == 12
         episodes = [line.split(",")[0] for line in (out / name / "metrics.csv").read_text().splitlines()]
-        assert episodes == ["episodes", "6", "12"], name
+        assert episodes == ["episodes", "0", "6", "12"], name  # evaluated before training, at 6 and 12
     rows = read_results(out / "results.csv")
     finals = [json.loads((out / f"iddpg__s{seed}" / "final_eval.json").read_text()) for seed in (0, 1)]
     assert all(f["eval_episodes"] == 2 and f["trained_episodes"] == 12 for f in finals)

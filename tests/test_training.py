@@ -57,7 +57,8 @@ def test_tiny_run_writes_events_metrics_checkpoint_and_gifs(tiny_config, tmp_pat
     assert list(run_dir.glob("events.out.tfevents.*"))
     assert (run_dir / "config.json").is_file()
     rows = (run_dir / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("episodes,env_steps,updates") and len(rows) == 3  # header + evaluations at 6 and 12
+    assert rows[0].startswith("episodes,env_steps,updates")
+    assert [row.split(",")[0] for row in rows[1:]] == ["0", "6", "12"]  # evaluations before training, at 6 and 12
     assert sorted(p.name for p in (run_dir / "gifs").iterdir()) == ["episode_0000006.gif", "episode_0000012.gif"]
     state = load_checkpoint(run_dir / "checkpoints" / "checkpoint.pt")
     assert state["counters"]["episodes"] == 12 and state["counters"]["updates"] > 0
