@@ -216,7 +216,7 @@ def test_the_buffer_holds_every_transition_the_run_collects_and_no_more_room(tin
     assert state["buffer"]["rows"].shape[0] == collected <= run_capacity(config)  # nothing overwritten
     assert run_capacity(config) == (-(-5 // 2) + 2) * 8 * 2
     assert run_capacity(Config()) == (30_000 // 32 + 1 + 2) * 25 * 32 < Config().buffer_size  # a default run
-    assert run_capacity(dataclasses.replace(config, buffer_size=40)) == 40
+    assert run_capacity(dataclasses.replace(config, buffer_size=64)) == 64
 
 
 def test_a_full_buffer_saved_small_loads_into_a_larger_one_oldest_row_first():
