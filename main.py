@@ -15,7 +15,6 @@ import argparse
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -271,7 +270,7 @@ def run_train(argv: list[str]) -> int:
     args = parse_training_flags(parser, argv)
     run_dir, resume_dir, overwrite = args.pop("run_dir"), args.pop("resume"), args.pop("overwrite")
 
-    from maddpg_gail import trainer  # torch loads only once the arguments are known good
+    from maddpg_gail import run_folder, trainer  # torch loads only once the arguments are known good
     from maddpg_gail.checkpoint import CheckpointError
 
     if resume_dir is not None:
@@ -283,15 +282,14 @@ def run_train(argv: list[str]) -> int:
         config = validated_config(parser, args)
         run_dir = run_dir if run_dir is not None else trainer.default_run_dir(config)
         check_writable(parser, "--run-dir", run_dir)
-        if run_dir.exists() and any(run_dir.iterdir()):
-            if not overwrite:
-                parser.error(f"argument --run-dir: {run_dir} exists and is not empty; use --resume or --overwrite")
-            shutil.rmtree(run_dir)
     try:
         if resume_dir is not None:
             run_dir, completed = trainer.resume(resume_dir, args.get("episodes"))
         else:
-            run_dir, completed = trainer.train(config, run_dir)
+            with run_folder.new_run(run_dir, overwrite):  # refuses a folder in use, or not a run to overwrite
+                run_dir, completed = trainer.train(config, run_dir)
+    except run_folder.RunFolderError as error:
+        parser.error(f"argument {'--run-dir' if resume_dir is None else '--resume'}: {error}")
     except CheckpointError as error:
         parser.error(f"argument --resume: {error}")
     except (trainer.NonFiniteError, OSError) as error:  # OSError: a full disk, a folder gone (message names it)
@@ -400,15 +398,18 @@ def run_bc(argv: list[str]) -> int:
     args["episodes"] = 0  # no reinforcement learning episodes: the actors learn from the demonstrations only
     config = validated_config(parser, args)
 
-    from maddpg_gail import trainer
+    from maddpg_gail import run_folder, trainer
 
     run_dir = run_dir if run_dir is not None else trainer.default_run_dir(config, kind="bc")
     check_writable(parser, "--run-dir", run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not overwrite:
-            parser.error(f"argument --run-dir: {run_dir} exists and is not empty; use --overwrite")
-        shutil.rmtree(run_dir)
-    run_dir, losses = trainer.clone(config, run_dir)
+    try:
+        with run_folder.new_run(run_dir, overwrite):
+            run_dir, losses = trainer.clone(config, run_dir)
+    except run_folder.RunFolderError as error:
+        parser.error(f"argument --run-dir: {error}")
+    except (trainer.NonFiniteError, OSError) as error:  # OSError: a full disk (the message names the file)
+        print(f"{parser.prog}: error: {error}", file=sys.stderr)
+        return RUN_FAILED
     print(f"behaviour cloning: loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
     print(f"run: {run_dir}")
     return 0

@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tarfile
 import tempfile
@@ -38,7 +39,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
-from maddpg_gail import trainer
+from maddpg_gail import run_folder, trainer
 from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, load_checkpoint
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
@@ -255,11 +256,14 @@ def run_state(run_dir: Path, config: Config) -> str:
 
 
 @contextmanager
-def output_to(log_path: Path) -> Iterator[None]:
+def output_to(log_path: Path, clear_first: bool = False) -> Iterator[None]:
     """Send this process's file descriptors 1 and 2 (progress bars, C libraries too) to a log file.
 
-    Runs side by side would otherwise interleave their progress bars on one terminal.
+    Runs side by side would otherwise interleave their progress bars on one terminal. `clear_first`: the
+    leftovers of a run stopped before its first checkpoint (nothing there to resume) go first, the log too.
     """
+    if clear_first:
+        run_folder.clear(log_path.parent)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
@@ -287,7 +291,28 @@ def _note_stop(signum, frame) -> None:
     _stop_requested = True
 
 
-def _init_pool_worker() -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), even of kill -9.
+
+    A worker that outlived its sweep would go on training its queued runs unseen, beside a rerun of the
+    same sweep. SIGKILL, not SIGTERM: a worker ignores SIGTERM while idle (see `_init_pool_worker`), and
+    checkpoint writes are atomic, so a kill mid-write leaves the previous checkpoint whole.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:  # the parent died before the kernel was told to watch it
+        os._exit(1)
+
+
+def _init_pool_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     # An idle worker that died of Ctrl-C would break the pool, which then kills the busy workers before
     # they save their checkpoints; so idle workers only take note.
     signal.signal(signal.SIGINT, _note_stop)
@@ -305,10 +330,8 @@ def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_e
     if _stop_requested:  # a signal reached this worker before: start nothing new
         return False
     config, run_dir = Config.from_dict(config), Path(run_dir)
-    if not partial:  # leftovers of a run stopped before its first checkpoint: nothing there to resume
-        shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with output_to(run_dir / LOG_NAME):
+    # The lock first: a rerun of a sweep whose workers still train (its parent killed) must not touch their folders.
+    with run_folder.locked(run_dir), output_to(run_dir / LOG_NAME, clear_first=not partial):
         if config.episodes == 0:
             trainer.clone(config, run_dir)
             completed = True
@@ -365,7 +388,8 @@ def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int
     print(f"compare: {len(pending)} run(s) to train in {out}, {workers} at a time (each logs to its {LOG_NAME})")
     # spawn: a fresh interpreter per worker, no forked torch thread pools or locks
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker) as pool, \
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
+                             initargs=(os.getpid(),)) as pool, \
             sigterm_forwarded():
         futures = {
             pool.submit(train_pair, config.to_dict(), str(out / name), partial, final_eval_episodes): (name, partial)
@@ -417,8 +441,27 @@ def train_pair_packed(config: dict[str, Any], name: str, packed: bytes | None,
         return completed, pack_run(run_dir)
 
 
+RAY_CONNECT_TIMEOUT_S = 10
+
+
+def check_reachable(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """A Ray address that no one listens on makes `ray.init` retry for many minutes; a plain TCP connection
+    to it first fails in `timeout_s` at most. "auto" (a cluster found from this machine) is left to Ray."""
+    if address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise CompareError(f"--ray-address {address}: not HOST:PORT (e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        reason = f"no answer in {timeout_s:g} s" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise CompareError(f"--ray-address {address}: no Ray cluster reachable there ({reason})") from None
+
+
 def run_on_ray(pending: dict[str, tuple[Config, bool]], out: Path, address: str,
                final_eval_episodes: int) -> dict[str, str]:
+    check_reachable(address)
     import ray  # optional: requirements-ray.txt
 
     import envs

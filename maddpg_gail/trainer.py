@@ -23,18 +23,19 @@ from typing import Iterable, Iterator
 import numpy as np
 import progressbar
 import torch
-from tensorboardX import SummaryWriter
 
 from envs import make_vector_env
 from envs.symmetries import WorldSymmetries, world_symmetries
 from maddpg_gail.buffer import ReplayBuffer
-from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
-                                    save_checkpoint)
+from maddpg_gail import run_folder
+from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, WriteError, atomic_path, check_same_run,
+                                    load_checkpoint, save_checkpoint)
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import evaluate, record_gif
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
+from maddpg_gail.event_log import EventLog
 from maddpg_gail.maddpg import MADDPG
 from maddpg_gail.networks import ActionSpec
 from maddpg_gail.policy import Policy, spec_dicts
@@ -111,8 +112,12 @@ class MetricsCsv:
             writer.writerows(rows)
 
     def append(self, row: dict) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([row[k] for k in self.fields])
+        try:
+            with self.path.open("a", newline="") as f:
+                csv.writer(f).writerow([row[k] for k in self.fields])
+        except OSError as error:  # a full disk: the OSError of a write names no file
+            raise WriteError(f"{self.path}: not written ({error.strerror or error}); training stopped, "
+                             f"the last checkpoint is intact") from error
 
 
 @dataclass
@@ -277,13 +282,13 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def open_outputs(self) -> tuple[SummaryWriter, MetricsCsv]:
+    def open_outputs(self) -> tuple[EventLog, MetricsCsv]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "checkpoints").mkdir(exist_ok=True)
         (self.run_dir / "gifs").mkdir(exist_ok=True)
         with atomic_path(self.run_dir / "config.json") as tmp:  # a kill mid-write must not cost the run its config
             self.config.save(tmp)
-        return SummaryWriter(str(self.run_dir)), MetricsCsv(self.run_dir / "metrics.csv", self.agents, self.counters.episodes)
+        return EventLog(self.run_dir), MetricsCsv(self.run_dir / "metrics.csv", self.agents, self.counters.episodes)
 
     def train(self) -> bool:
         """Train until `config.episodes`; returns False when stopped early by a signal (checkpoint written)."""
@@ -325,16 +330,19 @@ class Trainer:
                         self.evaluate_into(writer, metrics)
                     if after // cfg.save_interval > before // cfg.save_interval or after >= cfg.episodes:
                         self.save_gif(writer)
+                        writer.flush()  # the events up to the checkpoint survive a kill -9 after it
                         self.save()
                     elif stop.requested:
+                        writer.flush()
                         self.save()
                     if stop.requested:
                         break
+            writer.close()
         finally:  # also on an error: progressbar2 restores the streams it wraps, files are closed
             if bar_returns:  # the last line shows the return at the end, not at the last timed redraw
                 bar.variables["return"] = float(np.mean(bar_returns))
             bar.finish(dirty=stop.requested or self.counters.episodes < cfg.episodes)
-            writer.close()
+            writer.close(raise_failure=False)  # after an error: that error, not a second one, is what is reported
             self.env.close()
         return not stop.requested
 
@@ -350,7 +358,7 @@ class Trainer:
         else:
             bar.update(episodes)
 
-    def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
+    def log_episodes(self, writer: EventLog, finished: np.ndarray, stats: dict | None) -> None:
         step = self.counters.episodes
         for i, agent in enumerate(self.agents):
             writer.add_scalar(f"return/{agent}", finished[:, i].mean(), step)
@@ -363,7 +371,7 @@ class Trainer:
                 for agent, value in zip(self.agents, values.tolist()):
                     writer.add_scalar(f"{name}/{agent}", value, step)
 
-    def evaluate_into(self, writer: SummaryWriter, metrics: MetricsCsv) -> None:
+    def evaluate_into(self, writer: EventLog, metrics: MetricsCsv) -> None:
         cfg = self.config
         result = evaluate(self.policy, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET, cfg.env_backend)
         step = self.counters.episodes
@@ -384,7 +392,7 @@ class Trainer:
             }
         )
 
-    def save_gif(self, writer: SummaryWriter) -> None:
+    def save_gif(self, writer: EventLog) -> None:
         path = self.run_dir / "gifs" / f"episode_{self.counters.episodes:07d}.gif"
         total = record_gif(self.policy, path, seed=self.config.seed + EVAL_SEED_OFFSET)
         writer.add_text("gif", f"{path.name}: return {total:.2f}", self.counters.episodes)
@@ -439,26 +447,32 @@ class Trainer:
 def train(config: Config, run_dir: Path | None = None) -> tuple[Path, bool]:
     """Start a new run; returns (run folder, completed)."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    trainer = Trainer(config, run_dir)
-    if config.bc_init:
-        trainer.clone_actors()
-    return run_dir, trainer.train()
+    with run_folder.locked(run_dir):
+        trainer = Trainer(config, run_dir)
+        if config.bc_init:
+            trainer.clone_actors()
+        return run_dir, trainer.train()
 
 
 def clone(config: Config, run_dir: Path | None = None) -> tuple[Path, list[float]]:
     """A behaviour-cloning run: actors fitted to `config.demos`, evaluated and saved like any run."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config, kind="bc")
-    trainer = Trainer(config, run_dir)
-    started = time.perf_counter()
-    losses = trainer.clone_actors()
-    trainer.wall_time = time.perf_counter() - started
-    writer, metrics = trainer.open_outputs()
-    for epoch, loss in enumerate(losses, start=1):
-        writer.add_scalar("bc/loss", loss, epoch)
-    trainer.evaluate_into(writer, metrics)
-    trainer.save_gif(writer)
-    trainer.save()
-    writer.close()
+    with run_folder.locked(run_dir):
+        trainer = Trainer(config, run_dir)
+        started = time.perf_counter()
+        losses = trainer.clone_actors()
+        trainer.wall_time = time.perf_counter() - started
+        writer, metrics = trainer.open_outputs()
+        try:
+            for epoch, loss in enumerate(losses, start=1):
+                writer.add_scalar("bc/loss", loss, epoch)
+            trainer.evaluate_into(writer, metrics)
+            trainer.save_gif(writer)
+            writer.flush()
+            trainer.save()
+            writer.close()
+        finally:
+            writer.close(raise_failure=False)
     return run_dir, losses
 
 
@@ -468,6 +482,11 @@ def resume(run_dir: Path, episodes: int | None = None) -> tuple[Path, bool]:
     A run that already has its episodes is left untouched: (run_dir, True) without training.
     """
     run_dir = Path(run_dir)
+    with run_folder.locked(run_dir):  # before reading: the checkpoint of a run in progress is about to change
+        return _resume(run_dir, episodes)
+
+
+def _resume(run_dir: Path, episodes: int | None) -> tuple[Path, bool]:
     path = run_dir / "checkpoints" / CHECKPOINT_NAME
     state = load_checkpoint(path)
     check_same_run(path, state, run_dir / "config.json")
