@@ -57,14 +57,12 @@ def locked(run_dir: Path) -> Iterator[Path]:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as error:
-        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        holder = lock_holder(os.fstat(fd).st_ino)
         os.close(fd)
         if error.errno not in (errno.EWOULDBLOCK, errno.EAGAIN):
             raise
-        by = f"process {holder}" if holder.isdigit() else "another process"
+        by = f"process {holder}" if holder else "another process"
         raise RunFolderError(f"{run_dir} is in use by {by}; one run writes to a folder at a time") from None
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, str(os.getpid()).encode(), 0)  # for the message of whoever is refused
     _held[key] = [fd, 1]
     try:
         yield run_dir
@@ -73,6 +71,22 @@ def locked(run_dir: Path) -> Iterator[Path]:
         if _held[key][1] == 0:
             del _held[key]
             os.close(fd)  # releases the lock
+
+
+def lock_holder(inode: int) -> int | None:
+    """The process holding the flock on the file of this inode, from Linux's /proc/locks; None elsewhere.
+
+    (The file itself stays unwritten: a refused --resume must leave every file of the run as it was.)
+    """
+    try:
+        lines = Path("/proc/locks").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:  # "1: FLOCK  ADVISORY  WRITE 7458 08:01:1234 0 EOF"
+        fields = line.split()
+        if len(fields) >= 6 and fields[1] == "FLOCK" and fields[5].rsplit(":", 1)[-1] == str(inode):
+            return int(fields[4]) if fields[4].isdigit() else None
+    return None
 
 
 def is_empty(run_dir: Path) -> bool:

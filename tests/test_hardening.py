@@ -17,7 +17,7 @@ import torch
 import main
 from envs.batched import BatchedVectorEnv
 from maddpg_gail import load_policy
-from maddpg_gail.checkpoint import CheckpointError, WriteError, load_checkpoint
+from maddpg_gail.checkpoint import DIGEST_KEY, CheckpointError, WriteError, load_checkpoint, state_digest
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import record_gif
 from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, train
@@ -51,9 +51,11 @@ def torch_bytes(obj) -> bytes:
 
 
 def doctored(good: bytes, change) -> bytes:
+    """A checkpoint edited by someone who also recomputed its digest: the other checks must still catch it."""
     state = torch.load(io.BytesIO(good), weights_only=True)
+    del state[DIGEST_KEY]
     change(state)
-    return torch_bytes(state)
+    return torch_bytes({**state, DIGEST_KEY: state_digest(state)})
 
 
 def with_a_wrong_weight_shape(state: dict) -> None:
