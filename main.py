@@ -218,6 +218,12 @@ def validated_config(parser: Parser, args: dict) -> Config:
                      f"transitions: --buffer-size {config.buffer_size} in whole steps of --num-envs "
                      f"{config.num_envs}), so no update would ever run")
     check_demos(parser, config)
+    from maddpg_gail.budget import BudgetError, check_run_fits
+
+    try:
+        check_run_fits(config)  # before any folder is made or any old run overwritten
+    except BudgetError as error:
+        parser.error(f"argument {error.flag}: {error}")
     return config
 
 
@@ -318,7 +324,11 @@ def check_resume_flags(parser: Parser, resume_dir: Path, given: dict) -> None:
         parser.error(f"argument --resume: {resume_dir} has no checkpoint yet (it stopped before its first save); "
                      f"start it again with --run-dir {resume_dir} --overwrite")
     check_writable(parser, "--resume", resume_dir / "checkpoints")
+    from maddpg_gail.trainer import same_device
+
     for key, value in given.items():
+        if key == "device" and same_device(value, recorded.device):  # e.g. cpu for a run recorded as auto on a CPU
+            continue
         if key != "episodes" and getattr(recorded, key) != value:
             flag = "--" + key.replace("_", "-")
             parser.error(f"argument {flag}: {value!r} disagrees with the run's recorded {getattr(recorded, key)!r}")
@@ -627,6 +637,10 @@ def run_collect(argv: list[str]) -> int:
     except OSError as error:  # e.g. a full disk; the message names the file, and any previous one is intact
         print(f"{parser.prog}: error: {error}", file=sys.stderr)
         return RUN_FAILED
+    except KeyboardInterrupt:  # the file is written whole at the end, so nothing half-written is left
+        print(f"{parser.prog}: interrupted; {out} not written (a file there before is left as it was)",
+              file=sys.stderr)
+        return INTERRUPTED
     print(demonstrations.summary(demos, out))
     return 0
 

@@ -40,7 +40,7 @@ import numpy as np
 import torch
 
 from maddpg_gail import run_folder, trainer
-from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, load_checkpoint
+from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
@@ -152,33 +152,53 @@ def variant_of(config: Config, run_dir: Path) -> str:
     return matches[0] + "".join(f"+{label}" for label, used in extras if used)
 
 
-def read_metrics(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """metrics.csv's evaluation points, greedy returns summed over agents, and training wall time.
+def read_metrics(run_dir: Path, up_to: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """metrics.csv's evaluation points, greedy returns summed over agents, and training wall time;
+    with `up_to`, only the points up to that many episodes (those of the policy the report evaluates).
 
     A run resumed from a checkpoint older than its last rows writes those episodes again; the later row wins.
+    A last row cut short by a kill is left out.
     """
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        rows = {int(row["episodes"]): row for row in csv.DictReader(f)}
+    path = run_dir / "metrics.csv"
+    try:
+        rows = {int(row["episodes"]): row for row in trainer.read_metrics_rows(path)
+                if up_to is None or int(row["episodes"]) <= up_to}
+        episodes = np.array(sorted(rows))
+        returns = np.array([float(rows[e]["eval_return_sum"]) for e in episodes])
+        wall_time_s = float(rows[episodes[-1]]["wall_time_s"]) if rows else 0.0
+    except (ValueError, TypeError, KeyError) as error:  # a row edited or damaged in the middle
+        raise CompareError(f"{path}: not a metrics file of this toolkit ({type(error).__name__}: {error})") from None
     if not rows:
         raise CompareError(f"{run_dir}: metrics.csv holds no evaluation yet")
-    episodes = np.array(sorted(rows))
-    returns = np.array([float(rows[e]["eval_return_sum"]) for e in episodes])
-    return episodes, returns, float(rows[episodes[-1]]["wall_time_s"])
+    return episodes, returns, wall_time_s
 
 
-def final_evaluation(run_dir: Path, episodes: int = FINAL_EVAL_EPISODES) -> dict[str, Any]:
+def saved_progress(run_dir: Path) -> tuple[Config, int]:
+    """The config and the episodes of the policy a report evaluates: its checkpoint's. A folder without one
+    (its final evaluation cached, the checkpoint since removed) is taken at its config.json and metrics.csv."""
+    recorded = run_folder.read_config(run_dir)
+    checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        return recorded, int(read_metrics(run_dir)[0][-1])
+    state = load_checkpoint(checkpoint)
+    check_same_run(checkpoint, state, run_dir / run_folder.CONFIG_NAME)  # a checkpoint copied in from another run
+    return Config.from_dict(state["config"]), int(state["counters"]["episodes"])
+
+
+def final_evaluation(run_dir: Path, episodes: int = FINAL_EVAL_EPISODES,
+                     progress: tuple[Config, int] | None = None) -> dict[str, Any]:
     """The greedy return of a run's final policy, evaluated once and cached in final_eval.json.
 
     The cache holds while the evaluation settings match and the run has not trained further since.
+    `progress`: the run's `saved_progress`, when the caller has it already.
     """
-    trained = int(read_metrics(run_dir)[0][-1])
+    config, trained = progress or saved_progress(run_dir)
     settings = {"eval_episodes": episodes, "eval_seed": FINAL_EVAL_SEED, "trained_episodes": trained}
     path = run_dir / FINAL_EVAL_NAME
     if path.is_file():
         cached = json.loads(path.read_text())
         if all(cached.get(key) == value for key, value in settings.items()):
             return cached
-    config = Config.load(run_dir / "config.json")
     result = evaluate(load_policy(run_dir), episodes, FINAL_EVAL_SEED, config.env_backend)
     final = {**settings, "return_sum": result.mean_sum, "return_per_agent": result.mean_per_agent}
     with atomic_path(path) as tmp:
@@ -197,16 +217,24 @@ class Run:
     eval_returns: np.ndarray  # greedy evaluation return summed over agents, at those points
     wall_time_s: float
     final: dict[str, Any]  # final_eval.json
+    trained: int  # episodes of the evaluated policy
+
+    @property
+    def finished(self) -> bool:
+        return self.trained >= self.config.episodes
 
 
 def load_run(path: Path, final_eval_episodes: int) -> Run:
     try:
-        config = Config.load(path / "config.json")
-        episodes, eval_returns, wall_time_s = read_metrics(path)
-    except (OSError, ValueError, KeyError) as error:
+        config, trained = saved_progress(path)
+        # Rows after the checkpoint (written before a kill -9) belong to no policy the report can evaluate.
+        episodes, eval_returns, wall_time_s = read_metrics(path, up_to=trained)
+    except run_folder.RunFolderError as error:
+        raise CompareError(str(error)) from None
+    except OSError as error:
         raise CompareError(f"{path}: not a readable run folder ({type(error).__name__}: {error})") from None
     return Run(path, config, variant_of(config, path), episodes, eval_returns, wall_time_s,
-               final_evaluation(path, final_eval_episodes))
+               final_evaluation(path, final_eval_episodes, (config, trained)), trained)
 
 
 def find_runs(paths: Iterable[Path]) -> list[Path]:
@@ -559,7 +587,7 @@ def aligned_curves(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
 def summarize(variant: str, runs: list[Run], agents: list[str],
               normalization: tuple[float, float] | None) -> dict[str, Any]:
     """One row of results.csv: the final greedy returns of a variant's seeds, as mean and CI."""
-    episodes = sorted({int(r.episodes[-1]) for r in runs})
+    episodes = sorted({r.trained for r in runs})
     row: dict[str, Any] = {
         "variant": variant,
         "seeds": len(runs),
@@ -652,7 +680,9 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
         "|" + "---|" * len(header),
     ]
     for row in rows:
-        cells = [row["variant"], str(row["seeds"]), str(row["episodes"]), format_interval(row, "return_sum")]
+        unfinished = sum(not r.finished for r in groups[row["variant"]])
+        episodes = f"{row['episodes']} ({unfinished} unfinished)" if unfinished else str(row["episodes"])
+        cells = [row["variant"], str(row["seeds"]), episodes, format_interval(row, "return_sum")]
         if normalized:
             cells.append(format_interval(row, "normalized_score"))
         cells += [format_interval(row, f"return/{a}") for a in agents] + [format_duration(row["wall_time_s"])]
@@ -664,7 +694,8 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
               "|---|---|---|---|---|---|"]
     for variant, runs in groups.items():
         for r in runs:
-            lines.append(f"| {variant} | {r.config.seed} | {r.final['return_sum']:.2f} | {int(r.episodes[-1])} "
+            trained = str(r.trained) if r.finished else f"{r.trained} of {r.config.episodes} (unfinished)"
+            lines.append(f"| {variant} | {r.config.seed} | {r.final['return_sum']:.2f} | {trained} "
                          f"| {format_duration(r.wall_time_s)} | {r.path} |")
     return "\n".join(lines) + "\n"
 

@@ -7,8 +7,10 @@ the file is never deleted while held, so a second process always locks the same 
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import fcntl
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -136,3 +138,46 @@ def new_run(run_dir: Path, overwrite: bool = False) -> Iterator[Path]:
         check_new_run_dir(run_dir, overwrite)  # again: a run may have started and ended before the lock was ours
         clear(run_dir)
         yield run_dir
+
+
+def read_config(run_dir: Path):
+    """The Config in `run_dir`/config.json, every field present and of its type; RunFolderError (one line,
+    naming the file and the field) otherwise. A partial file must not be read as the defaults it lacks."""
+    from envs import BACKENDS, SCENARIOS
+    from maddpg_gail import config as settings
+
+    path = Path(run_dir) / CONFIG_NAME
+    try:
+        values = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise RunFolderError(f"{path}: not a readable config ({type(error).__name__}: {error})") from None
+    if not isinstance(values, dict):
+        raise RunFolderError(f"{path}: holds {json.dumps(values)[:40]}, not a config (a JSON object)")
+    fields = dataclasses.fields(settings.Config)
+    missing = [f.name for f in fields if f.name not in values]
+    if missing:
+        raise RunFolderError(f"{path}: lacks {', '.join(missing)}; not the config of a run of this version")
+    choices = {"scenario": SCENARIOS, "env_backend": BACKENDS, "critic": settings.CRITICS, "reward": settings.REWARDS,
+               "discriminator": settings.DISCRIMINATORS, "discriminator_reward": settings.DISCRIMINATOR_REWARDS,
+               "device": settings.DEVICES, "actor_inputs": settings.ACTOR_INPUTS}
+    defaults = settings.Config()
+    for f in fields:
+        value, default = values[f.name], getattr(defaults, f.name)
+        if f.name == "demos":
+            fits = value is None or isinstance(value, str)
+        elif f.name == "hidden_sizes":
+            fits = (isinstance(value, list) and len(value) > 0
+                    and all(type(v) is int and v > 0 for v in value))
+        elif type(default) is float:
+            fits = type(value) in (int, float)
+        else:
+            fits = type(value) is type(default) or (type(default) is tuple and type(value) is list)
+        if fits and f.name in choices:
+            fits = value in choices[f.name]
+        if not fits:
+            kinds = {bool: "true or false", int: "an integer", float: "a number", str: "a string", dict: "an object"}
+            allowed = ("one of " + ", ".join(map(str, choices[f.name])) if f.name in choices
+                       else "a list of positive integers" if f.name == "hidden_sizes"
+                       else "null or a path" if f.name == "demos" else kinds[type(default)])
+            raise RunFolderError(f"{path}: {f.name} is {json.dumps(value)}, not {allowed}")
+    return settings.Config.from_dict(values)

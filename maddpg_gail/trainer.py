@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import signal
 import sys
 import time
@@ -37,7 +38,7 @@ from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_dig
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
 from maddpg_gail.event_log import EventLog
 from maddpg_gail.maddpg import MADDPG
-from maddpg_gail.networks import ActionSpec
+from maddpg_gail.networks import ActionSpec, NonFiniteError
 from maddpg_gail.policy import Policy, spec_dicts
 
 EVAL_SEED_OFFSET = 1_000_003  # evaluation episodes never share seeds with training episodes
@@ -54,16 +55,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def same_device(a: str, b: str) -> bool:
+    """Whether two --device values resolve to the same kind of device here ("auto" is cuda or cpu)."""
+    kinds = [("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name for name in (a, b)]
+    return kinds[0] == kinds[1]
+
+
 def default_run_dir(config: Config, root: Path = Path("runs"), kind: str | None = None) -> Path:
     """runs/<scenario>__<kind>__s<seed>__<time>, kind being the critic, "gail-<critic>" or "bc"."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     if kind is None:
         kind = config.critic if config.reward == "env" else f"{config.reward}-{config.critic}"
     return root / f"{config.scenario}__{kind}__s{config.seed}__{stamp}"
-
-
-class NonFiniteError(ArithmeticError):
-    """A NaN or inf in an observation, reward, action, loss or gradient: training stops before it is saved."""
 
 
 @dataclass
@@ -95,6 +98,14 @@ class StopRequest:
                 signal.signal(s, handler)
 
 
+def read_metrics_rows(path: Path) -> list[dict[str, str]]:
+    """metrics.csv's rows, less a last one that a kill cut short (every whole row ends with a line break)."""
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
 class MetricsCsv:
     """metrics.csv: one row per evaluation, readable by any script."""
 
@@ -104,8 +115,7 @@ class MetricsCsv:
         self.fields += [f"eval_return/{a}" for a in agents]
         rows = []
         if path.exists():  # a resumed run: rows written after its checkpoint (a kill -9) are written again
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["episodes"]) <= episodes_done]
+            rows = [r for r in read_metrics_rows(path) if int(r["episodes"]) <= episodes_done]
         with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, self.fields)
             writer.writeheader()
@@ -338,6 +348,10 @@ class Trainer:
                     if stop.requested:
                         break
             writer.close()
+            if self.counters.updates == 0 and not stop.requested:
+                print(f"warning: no update ran: {self.counters.env_steps} transitions were collected, fewer than the "
+                      f"{max(cfg.learning_starts, cfg.batch_size)} the first update needs (--learning-starts, "
+                      f"--batch-size); the policy is untrained", file=sys.stderr)
         finally:  # also on an error: progressbar2 restores the streams it wraps, files are closed
             if bar_returns:  # the last line shows the return at the end, not at the last timed redraw
                 bar.variables["return"] = float(np.mean(bar_returns))
