@@ -211,6 +211,30 @@ def test_a_real_full_disk_under_a_running_run_ends_it_in_seconds_and_resume_work
     assert load_checkpoint(checkpoint_of(run_dir))["counters"]["episodes"] >= done + 12
 
 
+def test_a_gif_on_a_real_full_disk_is_one_line_naming_it_and_no_traceback_follows(small_disk, run_copy):
+    gif = small_disk / "episode.gif"
+    child = python(f"""
+        import sys
+        import main
+
+        with open({str(small_disk / "filler")!r}, "wb") as filler:
+            try:
+                while True:
+                    filler.write(bytes(65536))
+                    filler.flush()
+            except OSError:
+                pass
+        code = main.main(["evaluate", {str(run_copy)!r}, "--episodes", "1", "--gif", {str(gif)!r}])
+        import gc; gc.collect()  # where imageio's half-closed writer used to print its tracebacks
+        sys.exit(code)
+    """)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 1
+    assert one_line(err) == f"main.py evaluate: error: {gif}: not written (No space left on device); " \
+                            f"its previous version is intact"
+    assert sorted(p.name for p in small_disk.iterdir()) == ["filler"]
+
+
 def test_a_failing_events_file_stops_training_in_one_line_naming_it(tmp_path):
     """tensorboardX's own writer thread, its file failing with ENOSPC: the run must end, not block."""
     run_dir = tmp_path / "run"
@@ -377,8 +401,6 @@ def test_a_dead_ray_address_fails_within_seconds_in_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("flags, fragments", [
-    (["--num-envs", "100000", "--episodes", "64"],
-     ["argument --num-envs: 100000 is more than --episodes 64", "would train 100000 episodes"]),
     (["--hidden-sizes", "100000,100000"], ["argument --hidden-sizes: the run needs about 1", "GiB available"]),
     (["--buffer-size", "10000000000"], ["argument --buffer-size: the run needs about 4", "a stored transition is 128 "
                                                                                          "floats", "GiB available"]),
@@ -390,6 +412,18 @@ def test_runaway_work_and_runs_too_big_for_memory_are_refused_before_anything_is
     line = one_line(err)
     for fragment in fragments:
         assert fragment in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_more_envs_than_episodes_is_refused_in_one_line(tmp_path):
+    """In a child bounded in time: unrefused, it trains 100,000 episodes."""
+    result = subprocess.run([sys.executable, str(ROOT / "main.py"), "--run-dir", str(tmp_path / "run"),
+                             "--num-envs", "100000", "--episodes", "64"], cwd=ROOT, capture_output=True, text=True,
+                            timeout=60, env={**os.environ, "SDL_VIDEODRIVER": "dummy"})
+    assert result.returncode == 2
+    assert one_line(result.stderr) == (
+        "main.py: error: argument --num-envs: 100000 is more than --episodes 64: the envs end their episodes at "
+        "the same step, so the run would train 100000 episodes; use at most 64 envs")
     assert not (tmp_path / "run").exists()
 
 
@@ -435,7 +469,9 @@ def test_overflowing_logits_reach_the_finite_check_not_torchs_validation(tiny_co
     while len(trainer.buffer) < tiny_config.learning_starts:
         trainer.collect_step()
     width = sum(trainer.obs_dims)
-    trainer.buffer.storage[:, :width] = 3e38  # observations a resumed buffer may hold: finite, but they overflow
+    signs = torch.randint(0, 2, (len(trainer.buffer.storage), width), generator=torch.Generator().manual_seed(0))
+    # observations a resumed buffer may hold: finite, but the actors' logits overflow to -inf and inf
+    trainer.buffer.storage[:, :width] = 3e38 * (2.0 * signs - 1)
     with pytest.raises(NonFiniteError, match=r"of agent_0 is (nan|inf|-inf) at episode 0, update 1; training stopped"):
         trainer.learn()
 
