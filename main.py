@@ -413,7 +413,7 @@ def run_bc(argv: list[str]) -> int:
     run_dir = run_dir if run_dir is not None else trainer.default_run_dir(config, kind="bc")
     check_writable(parser, "--run-dir", run_dir)
     try:
-        with run_folder.new_run(run_dir, overwrite):
+        with run_folder.new_run(run_dir, overwrite, resumable=False):
             run_dir, losses = trainer.clone(config, run_dir)
     except run_folder.RunFolderError as error:
         parser.error(f"argument --run-dir: {error}")

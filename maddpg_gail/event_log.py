@@ -35,9 +35,11 @@ class EventLog(SummaryWriter):
         self._guarded.add(id(events_writer))
         self.path = Path(events_writer._file_name)
 
-        def guarded(operation):
+        def guarded(operation, closing: bool = False):
             def call(*args, **kwargs):
-                if self._failure is not None:  # the file is broken: drop the event, the loop is told already
+                # The file is broken: drop the event, the loop is told already. Closing is still tried, so
+                # the file is not left for the garbage collector, whose failed flush would print a traceback.
+                if self._failure is not None and not closing:
                     return None
                 try:
                     return operation(*args, **kwargs)
@@ -48,7 +50,7 @@ class EventLog(SummaryWriter):
             return call
 
         for name in ("_write_serialized_event", "flush", "close"):
-            setattr(events_writer, name, guarded(getattr(events_writer, name)))
+            setattr(events_writer, name, guarded(getattr(events_writer, name), closing=name == "close"))
 
         def add_event(event) -> None:
             if not event_file_writer._closed:

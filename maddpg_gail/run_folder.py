@@ -102,8 +102,9 @@ def run_entries(run_dir: Path) -> list[Path]:
             or (p.name.startswith(EVENTS_PREFIX) and p.is_file())]
 
 
-def check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
+def check_new_run_dir(run_dir: Path, overwrite: bool, resumable: bool = True) -> None:
     """A new run may start in `run_dir`: it is missing or empty, or `overwrite` and it is a run's folder.
+    (`resumable`: whether the refusal may suggest --resume; a behaviour-cloning run has nothing to resume.)
 
     Touches nothing: a refused folder must not even gain a lock file.
     """
@@ -112,7 +113,7 @@ def check_new_run_dir(run_dir: Path, overwrite: bool) -> None:
     if not run_dir.is_dir():
         raise RunFolderError(f"{run_dir} is not a folder")
     if not overwrite:
-        raise RunFolderError(f"{run_dir} exists and is not empty; use --resume or --overwrite")
+        raise RunFolderError(f"{run_dir} exists and is not empty; use {'--resume or ' if resumable else ''}--overwrite")
     if not (run_dir / CONFIG_NAME).is_file():
         raise RunFolderError(f"{run_dir} is not a run folder (no {CONFIG_NAME}), so --overwrite leaves it alone; "
                              f"choose another --run-dir")
@@ -130,12 +131,12 @@ def clear(run_dir: Path) -> None:
 
 
 @contextmanager
-def new_run(run_dir: Path, overwrite: bool = False) -> Iterator[Path]:
+def new_run(run_dir: Path, overwrite: bool = False, resumable: bool = True) -> Iterator[Path]:
     """Hold `run_dir` for a new run: refused (RunFolderError, one line) when it holds files and is not a run
     to overwrite, or when another process is writing it; with `overwrite`, the old run's files go first."""
-    check_new_run_dir(run_dir, overwrite)
+    check_new_run_dir(run_dir, overwrite, resumable)
     with locked(run_dir):
-        check_new_run_dir(run_dir, overwrite)  # again: a run may have started and ended before the lock was ours
+        check_new_run_dir(run_dir, overwrite, resumable)  # again: a run may have started and ended before the lock was ours
         clear(run_dir)
         yield run_dir
 
