@@ -41,7 +41,8 @@ def memory_needed(config: Config, obs_dims: list[int], action_dims: list[int]) -
         sum(mlp_parameters(o, hidden, a) for o, a in zip(obs_dims, action_dims))
         + sum(mlp_parameters(c, hidden, 1) for c in critic_inputs))
     if config.reward == "gail":
-        inputs = [joint] * n if config.discriminator == "centralized" else [o + a for o, a in zip(obs_dims, action_dims)]
+        own = [o + a for o, a in zip(obs_dims, action_dims)]
+        inputs = [joint] * n if config.discriminator == "centralized" else own
         networks += COPIES * sum(mlp_parameters(i, hidden, 1) for i in inputs)
     # forward and backward of actors and critics, and the targets' forward, on a batch (and its inputs)
     activations = 3 * 2 * n * config.batch_size * (sum(hidden) + max(critic_inputs))

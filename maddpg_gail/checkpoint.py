@@ -67,12 +67,8 @@ def atomic_path(path: Path) -> Iterator[Path]:
 def remove_leftovers(path: Path) -> None:
     """The temporary files of earlier writes of `path` that a kill -9 left behind: this write succeeded, so
     no other is in progress (one writer per run folder, see run_folder.py)."""
-    for leftover in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
         leftover.unlink(missing_ok=True)
-
-
-def glob_escape(name: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", name)
 
 
 def state_digest(value: Any) -> str:

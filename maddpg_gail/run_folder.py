@@ -136,7 +136,8 @@ def new_run(run_dir: Path, overwrite: bool = False, resumable: bool = True) -> I
     to overwrite, or when another process is writing it; with `overwrite`, the old run's files go first."""
     check_new_run_dir(run_dir, overwrite, resumable)
     with locked(run_dir):
-        check_new_run_dir(run_dir, overwrite, resumable)  # again: a run may have started and ended before the lock was ours
+        # again: a run may have started and ended between the first check and the lock
+        check_new_run_dir(run_dir, overwrite, resumable)
         clear(run_dir)
         yield run_dir
 

@@ -8,7 +8,6 @@ import dataclasses
 import errno
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -26,11 +25,10 @@ from maddpg_gail import compare, load_policy, run_folder
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.budget import BudgetError, check_budget
 from maddpg_gail.checkpoint import CheckpointError, WriteError, load_checkpoint, save_checkpoint
-from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.maddpg import make_actors
 from maddpg_gail.networks import ActionSpec
-from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, read_metrics_rows, resume, train
+from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, read_metrics_rows, train
 
 ROOT = Path(__file__).resolve().parents[1]
 # TINY_CONFIG as flags, for the command line
@@ -265,6 +263,31 @@ def test_a_failing_events_file_stops_training_in_one_line_naming_it(tmp_path):
                                             f"training stopped, the last checkpoint is intact")
     assert "Traceback" not in err and "Exception in thread" not in err and "Exception ignored" not in err
     assert load_checkpoint(checkpoint_of(run_dir))["counters"]["episodes"] == 6  # the flush before the next one failed
+
+
+def open_files() -> set[str]:
+    fds = Path("/proc/self/fd")
+    return {os.readlink(fds / fd) for fd in os.listdir(fds) if (fds / fd).exists()}
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="needs /proc")
+def test_the_events_file_is_closed_even_after_a_failed_write(tmp_path, monkeypatch):
+    """Else the garbage collector closes it later, and a compare worker training run after run keeps its files."""
+    import tensorboardX.record_writer as record_writer
+    from maddpg_gail.event_log import EventLog
+
+    log = EventLog(tmp_path)
+    log.add_scalar("a", 1.0, 1)
+    assert str(log.path) in open_files()
+
+    def full(self):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(record_writer.RecordWriter, "flush", full)
+    with pytest.raises(WriteError, match=f"^{log.path}: not written"):
+        log.flush()
+    log.close(raise_failure=False)
+    assert str(log.path) not in open_files()
 
 
 def test_closing_the_events_file_after_an_error_does_not_replace_that_error(tiny_config, tmp_path, monkeypatch):
