@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from envs.symmetries import WorldSymmetries
 from maddpg_gail.demonstrations import ExpertData
-from maddpg_gail.networks import Actor
+from maddpg_gail.networks import Actor, NonFiniteError
 
 
 def bc_loss(actor: Actor, obs: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
@@ -30,15 +32,19 @@ def behaviour_cloning(
     """
     optimizer = torch.optim.Adam(actors.parameters(), lr=lr)
     epoch_losses = []
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         losses = []
         for obs, actions in expert.epoch(batch_size):
             if symmetries is not None:
                 obs, actions = symmetries.augment(obs, actions, expert.generator)
             loss = torch.stack([bc_loss(actor, o, a) for actor, o, a in zip(actors, obs, actions)]).sum()
+            value = loss.item()
+            if not math.isfinite(value):  # before the step: the weights stay as they were
+                raise NonFiniteError(f"behaviour-cloning loss is {value} at epoch {epoch}, batch {len(losses) + 1}; "
+                                     f"cloning stopped, nothing saved (are the demonstrations' values huge?)")
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-            losses.append(loss.item())
+            losses.append(value)
         epoch_losses.append(sum(losses) / len(losses))
     return epoch_losses

@@ -1,12 +1,17 @@
 """Checkpoint files: written atomically, read with clear errors.
 
 A write goes to a temporary file in the same folder and is renamed over the target, so a
-crash, a full disk or a kill mid-write leaves the previous checkpoint whole.
+crash, a full disk or a kill mid-write leaves the previous checkpoint whole. Every file written by
+`save_torch_file` records a SHA-256 of its whole contents (every tensor's bytes, every value), and
+`load_torch_file` refuses one whose contents no longer match: a flipped bit would otherwise load as a
+slightly different policy without a word.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import glob
+import hashlib
 import os
 import re
 import secrets
@@ -24,6 +29,7 @@ from maddpg_gail.networks import ActionSpec
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT_VERSION = 1
 REQUIRED_KEYS = ("format_version", "config", "agents", "obs_dims", "action_specs", "counters", "learner")
+DIGEST_KEY = "sha256"
 
 
 class CheckpointError(Exception):
@@ -55,17 +61,82 @@ def atomic_path(path: Path) -> Iterator[Path]:
         raise WriteError(f"{path}: not written ({error.strerror or error}); its previous version is intact") from error
     finally:
         tmp.unlink(missing_ok=True)
+    remove_leftovers(path)
 
 
-def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+def remove_leftovers(path: Path) -> None:
+    """The temporary files of earlier writes of `path` that a kill -9 left behind: this write succeeded, so
+    no other is in progress (one writer per run folder, see run_folder.py)."""
+    for leftover in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+
+
+def state_digest(value: Any) -> str:
+    """SHA-256 of a saved structure: every tensor's dtype, shape and bytes, every other value, every key."""
+    digest = hashlib.sha256()
+
+    def feed(item: Any) -> None:
+        if isinstance(item, torch.Tensor):
+            tensor = item.detach().cpu().contiguous()
+            digest.update(f"T{tensor.dtype}{tuple(tensor.shape)};".encode())
+            digest.update(memoryview(tensor.reshape(-1).view(torch.uint8).numpy()))
+        elif isinstance(item, dict):
+            digest.update(f"D{len(item)};".encode())
+            for key in sorted(item, key=repr):
+                feed(key)
+                feed(item[key])
+        elif isinstance(item, (list, tuple)):
+            digest.update(f"{type(item).__name__[0]}{len(item)};".encode())
+            for element in item:
+                feed(element)
+        else:  # str, int, float (repr is exact), bool, None
+            digest.update(f"{type(item).__name__}:{item!r};".encode())
+
+    feed(value)
+    return digest.hexdigest()
+
+
+def save_torch_file(state: dict[str, Any], path: Path) -> None:
+    """Write a dict of tensors and plain values atomically, with the SHA-256 of its contents."""
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
         try:
-            torch.save({"format_version": FORMAT_VERSION, **state}, file)
+            torch.save({**state, DIGEST_KEY: state_digest(state)}, file)
         except RuntimeError as error:
             # torch's zip writer turns a failed write (e.g. ENOSPC) into a RuntimeError; the OSError is its context.
             if isinstance(error.__context__, OSError):
                 raise error.__context__ from None
             raise
+
+
+def load_torch_file(path: Path, map_location: str | torch.device = "cpu", what: str = "checkpoint") -> dict[str, Any]:
+    """Read a file of `save_torch_file` (a checkpoint or a policy file) with `weights_only=True` (no arbitrary
+    code); CheckpointError naming the file when it is missing, unreadable, not a dict, or its contents do not
+    match their recorded SHA-256. A file without a digest (written before digests were recorded) is taken as
+    it is."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no {what} file there")
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: the file is empty, not a {what}")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of files it then refuses
+            state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # a damaged file makes torch raise nearly any type: KeyError, IndexError, ...
+        raise CheckpointError(
+            f"{path}: not a readable {what}: truncated, damaged or another file ({describe_load_error(error)})"
+        ) from None
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: not a maddpg-gail {what} (it holds a {type(state).__name__}, not a dict)")
+    recorded = state.pop(DIGEST_KEY, None)
+    if recorded is not None and recorded != state_digest(state):
+        raise CheckpointError(f"{path}: its contents do not match the SHA-256 recorded when it was written: "
+                              f"the file is damaged or was edited; it is not used")
+    return state
+
+
+def save_checkpoint(state: dict[str, Any], path: Path) -> None:
+    save_torch_file({"format_version": FORMAT_VERSION, **state}, path)
 
 
 def find_checkpoint(run_dir_or_file: Path) -> Path:
@@ -92,28 +163,8 @@ def load_checkpoint(path: Path, map_location: str | torch.device = "cpu") -> dic
     observation sizes and action spaces are those of the env its config builds.
     """
     path = Path(path)
-    state = read_state(path, map_location)
+    state = load_torch_file(path, map_location)
     return check_state(path, state, REQUIRED_KEYS, "checkpoint")
-
-
-def read_state(path: Path, map_location: str | torch.device = "cpu", what: str = "checkpoint") -> dict[str, Any]:
-    """torch.load a file of this toolkit (a checkpoint or a policy file) with `weights_only=True`, naming it on
-    any failure; it must hold a dict."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no {what} file there")
-    if path.stat().st_size == 0:
-        raise CheckpointError(f"{path}: the file is empty, not a {what}")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # torch warns about the pickle protocol of files it then refuses
-            state = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as error:  # a damaged file makes torch raise nearly any type: KeyError, IndexError, ...
-        raise CheckpointError(
-            f"{path}: not a readable {what}: truncated, damaged or another file ({describe_load_error(error)})"
-        ) from None
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: not a maddpg-gail {what} (it holds a {type(state).__name__}, not a dict)")
-    return state
 
 
 def check_state(path: Path, state: dict[str, Any], required: tuple[str, ...], what: str) -> dict[str, Any]:

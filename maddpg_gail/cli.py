@@ -19,7 +19,6 @@ import difflib
 import importlib.util
 import json
 import os
-import shutil
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -313,10 +312,16 @@ def make_config(values: dict[str, Any]) -> Config:
 
 
 def check_environment(config: Config) -> None:
+    """The checks that need the env built, and that the run fits in memory: before any folder is made."""
+    from maddpg_gail.budget import BudgetError, check_run_fits
+
     try:
         config.check_environment()
+        check_run_fits(config)
     except ConfigError as error:
         fail(error.label, error.message)
+    except BudgetError as error:
+        fail(error.flag, str(error))
 
 
 def check_writable(label: str, folder: Path) -> None:
@@ -349,15 +354,16 @@ def run_train(argv: list[str]) -> int:
     config = make_config(values)
     check_environment(config)
 
-    from maddpg_gail import trainer  # torch loads only once the arguments are known good
+    from maddpg_gail import run_folder, trainer  # torch loads only once the arguments are known good
 
     run_dir = Path(values["run_dir"]) if values["run_dir"] else trainer.default_run_dir(config)
     check_writable("--run-dir", run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not values["overwrite"]:
-            fail("--run-dir", f"{run_dir} exists and is not empty; use --resume or --overwrite")
-        shutil.rmtree(run_dir)
-    return train_or_resume(lambda: trainer.train(config, run_dir), run_dir)
+
+    def start() -> tuple[Path, bool]:
+        with run_folder.new_run(run_dir, values["overwrite"]):  # refuses a folder in use, or not a run to overwrite
+            return trainer.train(config, run_dir)
+
+    return train_or_resume(start, run_dir)
 
 
 def resume_run(resume_dir: Path, argv: list[str]) -> int:
@@ -376,21 +382,25 @@ def resume_run(resume_dir: Path, argv: list[str]) -> int:
                          f"with --run-dir {resume_dir} --overwrite")
     check_writable("--resume", resume_dir / "checkpoints")
     values = parse("train", argv, recorded)
+    from maddpg_gail import trainer
+
     for key in CONFIG_FIELDS:
+        if key == "device" and trainer.same_device(values[key], recorded[key]):  # cpu for a run recorded as auto here
+            continue
         if key != "episodes" and values[key] != recorded[key]:
             fail(flag(key), f"{values[key]!r} disagrees with the run's recorded {recorded[key]!r}")
     episodes = values["episodes"] if values["episodes"] != recorded["episodes"] else None
-    from maddpg_gail import trainer
-
     return train_or_resume(lambda: trainer.resume(resume_dir, episodes), resume_dir, resuming=True)
 
 
 def train_or_resume(start: Callable[[], tuple[Path, bool]], run_dir: Path, resuming: bool = False) -> int:
-    from maddpg_gail import trainer
+    from maddpg_gail import run_folder, trainer
     from maddpg_gail.checkpoint import CheckpointError
 
     try:
         run_dir, completed = start()
+    except run_folder.RunFolderError as error:
+        fail("--resume" if resuming else "--run-dir", str(error))
     except CheckpointError as error:
         fail("--resume" if resuming else "", str(error))
     except (trainer.NonFiniteError, OSError) as error:  # OSError: a full disk, a folder gone (message names it)
@@ -415,15 +425,18 @@ def run_bc(argv: list[str]) -> int:
     config = make_config({**values, "episodes": 0})
     check_environment(config)
 
-    from maddpg_gail import trainer
+    from maddpg_gail import run_folder, trainer
 
     run_dir = Path(values["run_dir"]) if values["run_dir"] else trainer.default_run_dir(config, kind="bc")
     check_writable("--run-dir", run_dir)
-    if run_dir.exists() and any(run_dir.iterdir()):
-        if not values["overwrite"]:
-            fail("--run-dir", f"{run_dir} exists and is not empty; use --overwrite")
-        shutil.rmtree(run_dir)
-    run_dir, losses = trainer.clone(config, run_dir)
+    try:
+        with run_folder.new_run(run_dir, values["overwrite"], resumable=False):
+            run_dir, losses = trainer.clone(config, run_dir)
+    except run_folder.RunFolderError as error:
+        fail("--run-dir", str(error))
+    except (trainer.NonFiniteError, OSError) as error:  # OSError: a full disk (the message names the file)
+        error_line("main.py bc", error)
+        return RUN_FAILED
     print(f"behaviour cloning: loss {losses[0]:.4f} -> {losses[-1]:.4f} over {len(losses)} epochs")
     print(f"run: {run_dir}")
     return 0
@@ -535,13 +548,17 @@ def run_collect(argv: list[str]) -> int:
     except OSError as error:  # e.g. a full disk; the message names the file, and any previous one is intact
         error_line("main.py collect", error)
         return RUN_FAILED
+    except KeyboardInterrupt:  # the file is written whole at the end, so nothing half-written is left
+        print(f"main.py collect: interrupted; {out} not written (a file there before is left as it was)",
+              file=sys.stderr)
+        return INTERRUPTED
     print(demonstrations.summary(demos, out))
     return 0
 
 
 # --- compare and report -----------------------------------------------------------------------------------
 
-def run_folder(label: str, text: str | None) -> Path | None:
+def existing_run(label: str, text: str | None) -> Path | None:
     if text is not None and not (Path(text) / "config.json").is_file():
         fail(label, f"{text!r} is not a run folder (no config.json)")
     return Path(text) if text is not None else None
@@ -559,7 +576,7 @@ def run_compare(argv: list[str]) -> int:
         variants = compare.parse_variants(args["variants"], demos_given)
     except compare.CompareError as error:
         fail("--variants", str(error))
-    reference = run_folder("--reference", args["reference"])
+    reference = existing_run("--reference", args["reference"])
     if args["ray_address"] is not None and args["workers"] is not None:
         fail("--ray-address", "not allowed with argument --workers")
     imitation = [v.name for v in variants if v.needs_demos]
@@ -601,7 +618,7 @@ def run_report(argv: list[str]) -> int:
     args = parse("report", argv)
     if not args["paths"]:
         fail("", "the following arguments are required: RUN_DIR")
-    reference = run_folder("--reference", args["reference"])
+    reference = existing_run("--reference", args["reference"])
     from maddpg_gail import compare
     from maddpg_gail.checkpoint import CheckpointError
 

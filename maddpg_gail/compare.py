@@ -24,6 +24,7 @@ import multiprocessing
 import os
 import shutil
 import signal
+import socket
 import sys
 import tarfile
 import tempfile
@@ -38,8 +39,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 import torch
 
-from maddpg_gail import trainer
-from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, load_checkpoint
+from maddpg_gail import run_folder, trainer
+from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint
 from maddpg_gail.config import Config, Options
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
@@ -205,33 +206,53 @@ def variant_of(config: Config, run_dir: Path) -> str:
     return matches[0] + "".join(f"+{label}" for label, used in extras if used)
 
 
-def read_metrics(run_dir: Path) -> tuple[np.ndarray, np.ndarray, float]:
-    """metrics.csv's evaluation points, greedy returns summed over agents, and training wall time.
+def read_metrics(run_dir: Path, up_to: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
+    """metrics.csv's evaluation points, greedy returns summed over agents, and training wall time;
+    with `up_to`, only the points up to that many episodes (those of the policy the report evaluates).
 
     A run resumed from a checkpoint older than its last rows writes those episodes again; the later row wins.
+    A last row cut short by a kill is left out.
     """
-    with (run_dir / "metrics.csv").open(newline="") as f:
-        rows = {int(row["episodes"]): row for row in csv.DictReader(f)}
+    path = run_dir / "metrics.csv"
+    try:
+        rows = {int(row["episodes"]): row for row in trainer.read_metrics_rows(path)
+                if up_to is None or int(row["episodes"]) <= up_to}
+        episodes = np.array(sorted(rows))
+        returns = np.array([float(rows[e]["eval_return_sum"]) for e in episodes])
+        wall_time_s = float(rows[episodes[-1]]["wall_time_s"]) if rows else 0.0
+    except (ValueError, TypeError, KeyError) as error:  # a row edited or damaged in the middle
+        raise CompareError(f"{path}: not a metrics file of this toolkit ({type(error).__name__}: {error})") from None
     if not rows:
         raise CompareError(f"{run_dir}: metrics.csv holds no evaluation yet")
-    episodes = np.array(sorted(rows))
-    returns = np.array([float(rows[e]["eval_return_sum"]) for e in episodes])
-    return episodes, returns, float(rows[episodes[-1]]["wall_time_s"])
+    return episodes, returns, wall_time_s
 
 
-def final_evaluation(run_dir: Path, episodes: int = FINAL_EVAL_EPISODES) -> dict[str, Any]:
+def saved_progress(run_dir: Path) -> tuple[Config, int]:
+    """The config and the episodes of the policy a report evaluates: its checkpoint's. A folder without one
+    (its final evaluation cached, the checkpoint since removed) is taken at its config.json and metrics.csv."""
+    recorded = run_folder.read_config(run_dir)
+    checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
+    if not checkpoint.is_file():
+        return recorded, int(read_metrics(run_dir)[0][-1])
+    state = load_checkpoint(checkpoint)
+    check_same_run(checkpoint, state, run_dir / run_folder.CONFIG_NAME)  # a checkpoint copied in from another run
+    return Config.from_dict(state["config"]), int(state["counters"]["episodes"])
+
+
+def final_evaluation(run_dir: Path, episodes: int = FINAL_EVAL_EPISODES,
+                     progress: tuple[Config, int] | None = None) -> dict[str, Any]:
     """The greedy return of a run's final policy, evaluated once and cached in final_eval.json.
 
     The cache holds while the evaluation settings match and the run has not trained further since.
+    `progress`: the run's `saved_progress`, when the caller has it already.
     """
-    trained = int(read_metrics(run_dir)[0][-1])
+    config, trained = progress or saved_progress(run_dir)
     settings = {"eval_episodes": episodes, "eval_seed": FINAL_EVAL_SEED, "trained_episodes": trained}
     path = run_dir / FINAL_EVAL_NAME
     if path.is_file():
         cached = json.loads(path.read_text())
         if all(cached.get(key) == value for key, value in settings.items()):
             return cached
-    config = Config.load(run_dir / "config.json")
     result = evaluate(load_policy(run_dir), episodes, FINAL_EVAL_SEED, config.env_backend)
     final = {**settings, "return_sum": result.mean_sum, "return_per_agent": result.mean_per_agent}
     with atomic_path(path) as tmp:
@@ -250,16 +271,24 @@ class Run:
     eval_returns: np.ndarray  # greedy evaluation return summed over agents, at those points
     wall_time_s: float
     final: dict[str, Any]  # final_eval.json
+    trained: int  # episodes of the evaluated policy
+
+    @property
+    def finished(self) -> bool:
+        return self.trained >= self.config.episodes
 
 
 def load_run(path: Path, final_eval_episodes: int) -> Run:
     try:
-        config = Config.load(path / "config.json")
-        episodes, eval_returns, wall_time_s = read_metrics(path)
-    except (OSError, ValueError, KeyError) as error:
+        config, trained = saved_progress(path)
+        # Rows after the checkpoint (written before a kill -9) belong to no policy the report can evaluate.
+        episodes, eval_returns, wall_time_s = read_metrics(path, up_to=trained)
+    except run_folder.RunFolderError as error:
+        raise CompareError(str(error)) from None
+    except OSError as error:
         raise CompareError(f"{path}: not a readable run folder ({type(error).__name__}: {error})") from None
     return Run(path, config, variant_of(config, path), episodes, eval_returns, wall_time_s,
-               final_evaluation(path, final_eval_episodes))
+               final_evaluation(path, final_eval_episodes, (config, trained)), trained)
 
 
 def find_runs(paths: Iterable[Path]) -> list[Path]:
@@ -309,11 +338,14 @@ def run_state(run_dir: Path, config: Config) -> str:
 
 
 @contextmanager
-def output_to(log_path: Path) -> Iterator[None]:
+def output_to(log_path: Path, clear_first: bool = False) -> Iterator[None]:
     """Send this process's file descriptors 1 and 2 (progress bars, C libraries too) to a log file.
 
-    Runs side by side would otherwise interleave their progress bars on one terminal.
+    Runs side by side would otherwise interleave their progress bars on one terminal. `clear_first`: the
+    leftovers of a run stopped before its first checkpoint (nothing there to resume) go first, the log too.
     """
+    if clear_first:
+        run_folder.clear(log_path.parent)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = [os.dup(1), os.dup(2)]
@@ -341,7 +373,28 @@ def _note_stop(signum, frame) -> None:
     _stop_requested = True
 
 
-def _init_pool_worker() -> None:
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Have the kernel SIGKILL this process when its parent dies (Linux), even of kill -9.
+
+    A worker that outlived its sweep would go on training its queued runs unseen, beside a rerun of the
+    same sweep. SIGKILL, not SIGTERM: a worker ignores SIGTERM while idle (see `_init_pool_worker`), and
+    checkpoint writes are atomic, so a kill mid-write leaves the previous checkpoint whole.
+    """
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:  # the parent died before the kernel was told to watch it
+        os._exit(1)
+
+
+def _init_pool_worker(parent_pid: int) -> None:
+    die_with_parent(parent_pid)
     # An idle worker that died of Ctrl-C would break the pool, which then kills the busy workers before
     # they save their checkpoints; so idle workers only take note.
     signal.signal(signal.SIGINT, _note_stop)
@@ -359,10 +412,8 @@ def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_e
     if _stop_requested:  # a signal reached this worker before: start nothing new
         return False
     config, run_dir = Config.from_dict(config), Path(run_dir)
-    if not partial:  # leftovers of a run stopped before its first checkpoint: nothing there to resume
-        shutil.rmtree(run_dir, ignore_errors=True)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with output_to(run_dir / LOG_NAME):
+    # The lock first: a rerun of a sweep whose workers still train (its parent killed) must not touch their folders.
+    with run_folder.locked(run_dir), output_to(run_dir / LOG_NAME, clear_first=not partial):
         if config.episodes == 0:
             trainer.clone(config, run_dir)
             completed = True
@@ -419,7 +470,8 @@ def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int
     print(f"compare: {len(pending)} run(s) to train in {out}, {workers} at a time (each logs to its {LOG_NAME})")
     # spawn: a fresh interpreter per worker, no forked torch thread pools or locks
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker) as pool, \
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
+                             initargs=(os.getpid(),)) as pool, \
             sigterm_forwarded():
         futures = {
             pool.submit(train_pair, config.to_dict(), str(out / name), partial, final_eval_episodes): (name, partial)
@@ -471,8 +523,27 @@ def train_pair_packed(config: dict[str, Any], name: str, packed: bytes | None,
         return completed, pack_run(run_dir)
 
 
+RAY_CONNECT_TIMEOUT_S = 10
+
+
+def check_reachable(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
+    """A Ray address that no one listens on makes `ray.init` retry for many minutes; a plain TCP connection
+    to it first fails in `timeout_s` at most. "auto" (a cluster found from this machine) is left to Ray."""
+    if address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise CompareError(f"--ray-address {address}: not HOST:PORT (e.g. 10.0.0.5:6379) or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as error:
+        reason = f"no answer in {timeout_s:g} s" if isinstance(error, TimeoutError) else (error.strerror or str(error))
+        raise CompareError(f"--ray-address {address}: no Ray cluster reachable there ({reason})") from None
+
+
 def run_on_ray(pending: dict[str, tuple[Config, bool]], out: Path, address: str,
                final_eval_episodes: int) -> dict[str, str]:
+    check_reachable(address)
     import ray  # optional: requirements-ray.txt
 
     import envs
@@ -615,7 +686,7 @@ def aligned_curves(runs: list[Run]) -> tuple[np.ndarray, np.ndarray]:
 def summarize(variant: str, runs: list[Run], agents: list[str],
               normalization: tuple[float, float] | None) -> dict[str, Any]:
     """One row of results.csv: the final greedy returns of a variant's seeds, as mean and CI."""
-    episodes = sorted({int(r.episodes[-1]) for r in runs})
+    episodes = sorted({r.trained for r in runs})
     row: dict[str, Any] = {
         "variant": variant,
         "seeds": len(runs),
@@ -709,7 +780,9 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
         "|" + "---|" * len(header),
     ]
     for row in rows:
-        cells = [row["variant"], str(row["seeds"]), str(row["episodes"]), format_interval(row, "return_sum")]
+        unfinished = sum(not r.finished for r in groups[row["variant"]])
+        episodes = f"{row['episodes']} ({unfinished} unfinished)" if unfinished else str(row["episodes"])
+        cells = [row["variant"], str(row["seeds"]), episodes, format_interval(row, "return_sum")]
         if normalized:
             cells.append(format_interval(row, "normalized_score"))
         cells += [format_interval(row, f"return/{a}") for a in agents] + [format_duration(row["wall_time_s"])]
@@ -731,7 +804,8 @@ def markdown(scenario: str, rows: list[dict[str, Any]], groups: dict[str, list[R
               "|---|---|---|---|---|---|"]
     for variant, runs in groups.items():
         for r in runs:
-            lines.append(f"| {variant} | {r.config.seed} | {r.final['return_sum']:.2f} | {int(r.episodes[-1])} "
+            trained = str(r.trained) if r.finished else f"{r.trained} of {r.config.episodes} (unfinished)"
+            lines.append(f"| {variant} | {r.config.seed} | {r.final['return_sum']:.2f} | {trained} "
                          f"| {format_duration(r.wall_time_s)} | {r.path} |")
     return "\n".join(lines) + "\n"
 

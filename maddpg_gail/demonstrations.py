@@ -34,6 +34,7 @@ FORMAT_VERSION = 1
 PREFIXES = ("obs", "act", "rew", "next_obs")
 REQUIRED_META = ("format_version", "scenario", "env_kwargs", "agents")
 ZIP_MAGIC = b"PK\x03\x04"  # how an .npz file, a zip archive, starts
+DIGEST_KEY = "sha256"  # the SHA-256 of all the other arrays, as a 0-d string array
 
 
 class DemonstrationsError(ValueError):
@@ -129,6 +130,7 @@ def save_demonstrations(demos: Demonstrations, path: str | Path) -> None:
         arrays[f"act/{agent}"] = actions.astype(np.int64 if actions.dtype.kind in "iu" else np.float32)
         arrays[f"rew/{agent}"] = np.asarray(demos.rewards[agent], dtype=np.float32)
         arrays[f"next_obs/{agent}"] = np.asarray(demos.next_obs[agent], dtype=np.float32)
+    arrays[DIGEST_KEY] = np.array(arrays_digest(arrays))
     path.parent.mkdir(parents=True, exist_ok=True)
     # An open file, not a name: np.savez would append ".npz" to the temporary name.
     with atomic_path(path) as tmp, open(tmp, "wb") as file:
@@ -164,6 +166,10 @@ def load_demonstrations(
     except Exception as error:  # a damaged zip raises nearly any type: BadZipFile, EOFError, OSError, ValueError...
         raise DemonstrationsError(f"{path}: not a readable .npz file: truncated or damaged "
                                   f"({describe(error)})") from None
+    recorded = arrays.pop(DIGEST_KEY, None)  # files written before digests were recorded have none
+    if recorded is not None and str(recorded) != arrays_digest(arrays):
+        raise DemonstrationsError(f"{path}: its arrays do not match the SHA-256 recorded when it was written: "
+                                  f"the file is damaged or was edited; it is not used")
     meta = read_meta(path, arrays)
     if scenario is not None and meta["scenario"] != scenario:
         raise DemonstrationsError(f"{path}: key 'meta': the demonstrations are of {meta['scenario']}, not {scenario}")
@@ -185,6 +191,16 @@ def load_demonstrations(
         episode_id=arrays["episode_id"],
         source=meta.get("source", {}),
     )
+
+
+def arrays_digest(arrays: dict[str, np.ndarray]) -> str:
+    """SHA-256 of a dataset's arrays: every key, dtype, shape and byte."""
+    digest = hashlib.sha256()
+    for key in sorted(arrays):
+        array = np.asarray(arrays[key])
+        digest.update(f"{key};{array.dtype.str};{array.shape};".encode())
+        digest.update(array.tobytes())
+    return digest.hexdigest()
 
 
 def file_digest(path: str | Path) -> str:

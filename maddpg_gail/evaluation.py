@@ -125,6 +125,9 @@ def record_gif(policy: Policy, path: Path, seed: int, fps: int = 10) -> float:
         returns += [rewards[a] for a in policy.agents]
         frames.append(env.render())
     env.close()
+    # Encoded in memory, then written by us: when imageio writes a file itself and the disk is full, the
+    # half-closed writer it leaves retries at garbage collection and prints tracebacks after our one-line error.
+    data = imageio.mimsave("<bytes>", frames, format="GIF", duration=1000 / fps, loop=0)
     with atomic_path(Path(path)) as tmp:
-        imageio.mimsave(tmp, frames, format="GIF", duration=1000 / fps, loop=0)
+        tmp.write_bytes(data)
     return float(returns[None].sum(axis=1)[0])

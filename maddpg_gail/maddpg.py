@@ -169,7 +169,9 @@ class MADDPG:
             stats["bc_loss"] = torch.stack(cloning_losses).detach()
         if all(spec.discrete for spec in self.action_specs):
             # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
-            entropies = [Categorical(logits=raw).entropy().mean() for raw in raw_outputs]
+            # validate_args=False: logits that overflowed to inf must reach the trainer's finite check as a NaN
+            # entropy (one line naming it), not torch's argument validation (a traceback).
+            entropies = [Categorical(logits=raw, validate_args=False).entropy().mean() for raw in raw_outputs]
             stats["policy_entropy"] = torch.stack(entropies)
         return stats
 

@@ -48,6 +48,10 @@ class ActionSpec:
         return torch.as_tensor(actions, dtype=torch.float32)
 
 
+class NonFiniteError(ArithmeticError):
+    """A NaN or inf in an observation, reward, action, loss or gradient: training stops before it is saved."""
+
+
 def mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for size in hidden_sizes:

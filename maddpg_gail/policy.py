@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from maddpg_gail.checkpoint import (REQUIRED_KEYS, CheckpointError, check_state, find_checkpoint, read_state,
+from maddpg_gail.checkpoint import (REQUIRED_KEYS, CheckpointError, check_state, find_checkpoint, load_torch_file,
                                     save_checkpoint)
 from maddpg_gail.config import Config
 from maddpg_gail.maddpg import make_actors
@@ -108,7 +108,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     """The greedy policy of a run folder (its policy file, else its checkpoint), a policy file or a checkpoint."""
     path = find_policy(Path(path))
     what = "policy file" if path.name in (POLICY_NAME, BEST_POLICY_NAME) else "checkpoint"
-    state = read_state(path, map_location=device, what=what)
+    state = load_torch_file(path, map_location=device, what=what)
     is_policy_file = state.get("kind") == POLICY_KIND
     check_state(path, state, POLICY_KEYS if is_policy_file else REQUIRED_KEYS, what)
     try:

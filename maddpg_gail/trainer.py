@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import signal
 import sys
 import time
@@ -23,20 +24,21 @@ from typing import Iterable, Iterator
 import numpy as np
 import progressbar
 import torch
-from tensorboardX import SummaryWriter
 
 from envs import make_vector_env, teams
 from envs.symmetries import WorldSymmetries, world_symmetries
 from maddpg_gail.buffer import ReplayBuffer
-from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint,
-                                    save_checkpoint)
+from maddpg_gail import run_folder
+from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, WriteError, atomic_path, check_same_run,
+                                    load_checkpoint, save_checkpoint)
 from maddpg_gail.config import Config, run_capacity
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif, team_returns
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
+from maddpg_gail.event_log import EventLog
 from maddpg_gail.maddpg import MADDPG
-from maddpg_gail.networks import ActionSpec
+from maddpg_gail.networks import ActionSpec, NonFiniteError
 from maddpg_gail.policy import BEST_POLICY_NAME, POLICY_NAME, Policy, policy_state, save_policy, spec_dicts
 from maddpg_gail.gif_summary import add_gif
 
@@ -54,16 +56,18 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def same_device(a: str, b: str) -> bool:
+    """Whether two --device values resolve to the same kind of device here ("auto" is cuda or cpu)."""
+    kinds = [("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name for name in (a, b)]
+    return kinds[0] == kinds[1]
+
+
 def default_run_dir(config: Config, root: Path = Path("runs"), kind: str | None = None) -> Path:
     """runs/<scenario>__<kind>__s<seed>__<time>, kind being the critic, "gail-<critic>" or "bc"."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     if kind is None:
         kind = config.critic if config.reward == "env" else f"{config.reward}-{config.critic}"
     return root / f"{config.scenario}__{kind}__s{config.seed}__{stamp}"
-
-
-class NonFiniteError(ArithmeticError):
-    """A NaN or inf in an observation, reward, action, loss or gradient: training stops before it is saved."""
 
 
 @dataclass
@@ -95,6 +99,14 @@ class StopRequest:
                 signal.signal(s, handler)
 
 
+def read_metrics_rows(path: Path) -> list[dict[str, str]]:
+    """metrics.csv's rows, less a last one that a kill cut short (every whole row ends with a line break)."""
+    text = path.read_text()
+    if text and not text.endswith("\n"):
+        text = text[: text.rfind("\n") + 1]
+    return list(csv.DictReader(io.StringIO(text, newline="")))
+
+
 class MetricsCsv:
     """metrics.csv: one row per evaluation, readable by any script."""
 
@@ -104,16 +116,19 @@ class MetricsCsv:
         self.fields += [f"eval_return/{a}" for a in agents]
         rows = []
         if path.exists():  # a resumed run: rows written after its checkpoint (a kill -9) are written again
-            with path.open(newline="") as f:
-                rows = [r for r in csv.DictReader(f) if int(r["episodes"]) <= episodes_done]
+            rows = [r for r in read_metrics_rows(path) if int(r["episodes"]) <= episodes_done]
         with atomic_path(path) as tmp, tmp.open("w", newline="") as f:
             writer = csv.DictWriter(f, self.fields)
             writer.writeheader()
             writer.writerows(rows)
 
     def append(self, row: dict) -> None:
-        with self.path.open("a", newline="") as f:
-            csv.writer(f).writerow([row[k] for k in self.fields])
+        try:
+            with self.path.open("a", newline="") as f:
+                csv.writer(f).writerow([row[k] for k in self.fields])
+        except OSError as error:  # a full disk: the OSError of a write names no file
+            raise WriteError(f"{self.path}: not written ({error.strerror or error}); training stopped, "
+                             f"the last checkpoint is intact") from error
 
 
 @dataclass
@@ -278,13 +293,13 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
 
-    def open_outputs(self) -> tuple[SummaryWriter, MetricsCsv]:
+    def open_outputs(self) -> tuple[EventLog, MetricsCsv]:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         (self.run_dir / "checkpoints").mkdir(exist_ok=True)
         (self.run_dir / "gifs").mkdir(exist_ok=True)
         with atomic_path(self.run_dir / "config.json") as tmp:  # a kill mid-write must not cost the run its config
             self.config.save(tmp)
-        return SummaryWriter(str(self.run_dir)), MetricsCsv(self.run_dir / "metrics.csv", self.agents, self.counters.episodes)
+        return EventLog(self.run_dir), MetricsCsv(self.run_dir / "metrics.csv", self.agents, self.counters.episodes)
 
     def train(self) -> bool:
         """Train until `config.episodes`; returns False when stopped early by a signal (checkpoint written)."""
@@ -332,16 +347,23 @@ class Trainer:
                         self.evaluate_into(writer, metrics)
                     if after // cfg.save_interval > before // cfg.save_interval or after >= cfg.episodes:
                         self.save_gif(writer)
+                        writer.flush()  # the events up to the checkpoint survive a kill -9 after it
                         self.save()
                     elif stop.requested:
+                        writer.flush()
                         self.save()
                     if stop.requested:
                         break
+            writer.close()
+            if self.counters.updates == 0 and not stop.requested:
+                print(f"warning: no update ran: {self.counters.env_steps} transitions were collected, fewer than the "
+                      f"{max(cfg.learning_starts, cfg.batch_size)} the first update needs (--learning-starts, "
+                      f"--batch-size); the policy is untrained", file=sys.stderr)
         finally:  # also on an error: progressbar2 restores the streams it wraps, files are closed
             if bar_returns:  # the last line shows the return at the end, not at the last timed redraw
                 bar.variables.update(self.bar_returns(np.array(bar_returns)))
             bar.finish(dirty=stop.requested or self.counters.episodes < cfg.episodes)
-            writer.close()
+            writer.close(raise_failure=False)  # after an error: that error, not a second one, is what is reported
             self.env.close()
         if not stop.requested and self.last_evaluation is not None:
             self.print_final_evaluation()
@@ -388,7 +410,7 @@ class Trainer:
         else:
             bar.update(episodes)
 
-    def log_returns(self, writer: SummaryWriter, section: str, returns: np.ndarray) -> None:
+    def log_returns(self, writer: EventLog, section: str, returns: np.ndarray) -> None:
         """<section>/return/<agent>, .../sum and, on competitive scenarios, .../team_<team>: means over episodes."""
         step = self.counters.env_steps
         for i, agent in enumerate(self.agents):
@@ -397,7 +419,7 @@ class Trainer:
         for team, sums in team_returns(returns, self.agents, self.teams).items():
             writer.add_scalar(f"{section}/return/team_{team}", sums.mean(), step)
 
-    def log_episodes(self, writer: SummaryWriter, finished: np.ndarray, stats: dict | None) -> None:
+    def log_episodes(self, writer: EventLog, finished: np.ndarray, stats: dict | None) -> None:
         # env steps on the x-axis, as SB3 and BenchMARL plot theirs; episodes and updates as scalars
         step = self.counters.env_steps
         self.log_returns(writer, "train", finished)
@@ -410,7 +432,7 @@ class Trainer:
                 for agent, value in zip(self.agents, values.tolist()):
                     writer.add_scalar(f"losses/{agent}/{name}", value, step)
 
-    def evaluate_into(self, writer: SummaryWriter, metrics: MetricsCsv) -> None:
+    def evaluate_into(self, writer: EventLog, metrics: MetricsCsv) -> None:
         cfg = self.config
         result = evaluate(self.policy, cfg.eval_episodes, cfg.seed + EVAL_SEED_OFFSET, cfg.env_backend)
         self.last_evaluation = result
@@ -435,7 +457,7 @@ class Trainer:
             }
         )
 
-    def save_gif(self, writer: SummaryWriter) -> None:
+    def save_gif(self, writer: EventLog) -> None:
         path = self.run_dir / "gifs" / f"episode_{self.counters.episodes:07d}.gif"
         record_gif(self.policy, path, seed=self.config.seed + EVAL_SEED_OFFSET)
         add_gif(writer, "eval/episode", path, self.counters.env_steps)
@@ -498,27 +520,33 @@ class Trainer:
 def train(config: Config, run_dir: Path | None = None) -> tuple[Path, bool]:
     """Start a new run; returns (run folder, completed)."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config)
-    trainer = Trainer(config, run_dir)
-    if config.bc_init:
-        trainer.clone_actors()
-    return run_dir, trainer.train()
+    with run_folder.locked(run_dir):
+        trainer = Trainer(config, run_dir)
+        if config.bc_init:
+            trainer.clone_actors()
+        return run_dir, trainer.train()
 
 
 def clone(config: Config, run_dir: Path | None = None) -> tuple[Path, list[float]]:
     """A behaviour-cloning run: actors fitted to `config.demos`, evaluated and saved like any run."""
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(config, kind="bc")
-    trainer = Trainer(config, run_dir)
-    started = time.perf_counter()
-    losses = trainer.clone_actors()
-    trainer.wall_time = time.perf_counter() - started
-    writer, metrics = trainer.open_outputs()
-    for epoch, loss in enumerate(losses, start=1):  # no env steps in cloning: its x-axis is the epoch
-        writer.add_scalar("losses/bc_loss_per_epoch", loss, epoch)
-    trainer.evaluate_into(writer, metrics)
-    trainer.save_gif(writer)
-    trainer.save()
-    writer.close()
-    trainer.print_final_evaluation()
+    with run_folder.locked(run_dir):
+        trainer = Trainer(config, run_dir)
+        started = time.perf_counter()
+        losses = trainer.clone_actors()
+        trainer.wall_time = time.perf_counter() - started
+        writer, metrics = trainer.open_outputs()
+        try:
+            for epoch, loss in enumerate(losses, start=1):  # no env steps in cloning: its x-axis is the epoch
+                writer.add_scalar("losses/bc_loss_per_epoch", loss, epoch)
+            trainer.evaluate_into(writer, metrics)
+            trainer.save_gif(writer)
+            writer.flush()
+            trainer.save()
+            writer.close()
+        finally:
+            writer.close(raise_failure=False)
+        trainer.print_final_evaluation()
     return run_dir, losses
 
 
@@ -528,6 +556,11 @@ def resume(run_dir: Path, episodes: int | None = None) -> tuple[Path, bool]:
     A run that already has its episodes is left untouched: (run_dir, True) without training.
     """
     run_dir = Path(run_dir)
+    with run_folder.locked(run_dir):  # before reading: the checkpoint of a run in progress is about to change
+        return _resume(run_dir, episodes)
+
+
+def _resume(run_dir: Path, episodes: int | None) -> tuple[Path, bool]:
     path = run_dir / "checkpoints" / CHECKPOINT_NAME
     state = load_checkpoint(path)
     check_same_run(path, state, run_dir / "config.json")

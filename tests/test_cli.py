@@ -94,7 +94,7 @@ def test_a_non_empty_run_dir_is_refused_without_resume_or_overwrite(tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "notes.txt").write_text("mine")
     before = snapshot(tmp_path)
-    result = cli(tmp_path, "--episodes", "2", "--run-dir", "run")
+    result = cli(tmp_path, "--episodes", "2", "--num-envs", "2", "--run-dir", "run")
     assert_one_line(result, 2, "--run-dir", "run exists and is not empty", "--resume or --overwrite")
     assert snapshot(tmp_path) == before
 
@@ -140,7 +140,7 @@ def test_resume_of_a_finished_run_says_so_and_changes_nothing(run_copy, episodes
 
 def test_a_run_dir_under_a_file_is_refused_before_training(tmp_path):
     (tmp_path / "results").write_text("a file, not a folder")
-    result = cli(tmp_path, "--episodes", "2", "--run-dir", "results/run")
+    result = cli(tmp_path, "--episodes", "2", "--num-envs", "2", "--run-dir", "results/run")
     assert_one_line(result, 2, "--run-dir", "results/run cannot be created: results is a file, not a folder")
 
 
@@ -159,7 +159,7 @@ def read_only(folder: Path) -> tuple[str, ...]:
 
 def test_a_run_dir_in_a_read_only_folder_is_refused_before_training(tmp_path):
     (tmp_path / "shared").mkdir()
-    result = cli(tmp_path, "--episodes", "2", "--run-dir", "shared/run", prefix=read_only(tmp_path / "shared"))
+    result = cli(tmp_path, "--episodes", "2", "--num-envs", "2", "--run-dir", "shared/run", prefix=read_only(tmp_path / "shared"))
     assert_one_line(result, 2, "--run-dir", "shared/run cannot be written: shared: Read-only file system")
 
 

@@ -131,6 +131,7 @@ def fake_run(run_dir: Path, critic: str, seed: int, final_per_agent: list[float]
     The curve is evaluated every 100 episodes; a behaviour-cloning run (episodes=0) has one point, at 0.
     """
     run_dir.mkdir(parents=True)
+    config.setdefault("episodes", 100 * len(curve))  # a finished run: trained to its episodes
     Config(scenario=scenario, critic=critic, seed=seed, **config).save(run_dir / "config.json")
     evaluated_at = [0] if config.get("episodes") == 0 else [100 * i for i in range(1, len(curve) + 1)]
     fields = ["episodes", "env_steps", "updates", "wall_time_s", "train_return_sum", "eval_return_sum"]

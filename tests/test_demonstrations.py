@@ -15,9 +15,11 @@ from torch import nn
 import main
 from envs import make_parallel_env, make_vector_env
 from maddpg_gail.demonstrations import (
+    DIGEST_KEY,
     Demonstrations,
     DemonstrationsError,
     ExpertData,
+    arrays_digest,
     collect,
     load_demonstrations,
     save_demonstrations,
@@ -80,7 +82,7 @@ def test_save_then_load_gives_the_same_arrays_and_meta(tmp_path, continuous):
     with np.load(path, allow_pickle=False) as archive:  # the documented layout, readable without this module
         meta = json.loads(str(archive["meta"]))
         assert archive["meta"].shape == () and archive["meta"].dtype.kind == "U"
-        assert set(archive.files) == {"meta", "episode_id"} | {
+        assert set(archive.files) == {"meta", "episode_id", "sha256"} | {
             f"{prefix}/agent_{i}" for prefix in ("obs", "act", "rew", "next_obs") for i in range(2)
         }
     assert meta == {"format_version": 1, "scenario": SPREAD, "env_kwargs": expert.env_kwargs,
@@ -88,12 +90,13 @@ def test_save_then_load_gives_the_same_arrays_and_meta(tmp_path, continuous):
 
 
 def rewrite(source: Path, target: Path, change) -> Path:
-    """A copy of a valid file with `change(arrays)` applied to its arrays (a dict of key -> array)."""
+    """A copy of a valid file with `change(arrays)` applied to its arrays (a dict of key -> array), as by someone
+    who also recomputed its digest: the other checks must still catch it."""
     with np.load(source, allow_pickle=False) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+        arrays = {key: archive[key] for key in archive.files if key != DIGEST_KEY}
     change(arrays)
     with open(target, "wb") as file:
-        np.savez(file, **arrays)
+        np.savez(file, **arrays, **{DIGEST_KEY: np.array(arrays_digest(arrays))})
     return target
 
 

@@ -17,7 +17,7 @@ import torch
 import main
 from envs.batched import BatchedVectorEnv
 from maddpg_gail import load_policy
-from maddpg_gail.checkpoint import CheckpointError, WriteError, load_checkpoint
+from maddpg_gail.checkpoint import DIGEST_KEY, CheckpointError, WriteError, load_checkpoint, state_digest
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import record_gif
 from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, train
@@ -51,9 +51,11 @@ def torch_bytes(obj) -> bytes:
 
 
 def doctored(good: bytes, change) -> bytes:
+    """A checkpoint edited by someone who also recomputed its digest: the other checks must still catch it."""
     state = torch.load(io.BytesIO(good), weights_only=True)
+    del state[DIGEST_KEY]
     change(state)
-    return torch_bytes(state)
+    return torch_bytes({**state, DIGEST_KEY: state_digest(state)})
 
 
 def with_a_wrong_weight_shape(state: dict) -> None:
@@ -152,9 +154,10 @@ def no_space_after_some_bytes(obj, file, *args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
-def gif_on_a_full_disk(path, frames, **kwargs):
-    """`imageio.mimsave` on a disk that fills up in the middle of a write."""
-    Path(path).write_bytes(b"GIF89a the first bytes of a GIF")
+def gif_on_a_full_disk(path: Path, data: bytes) -> None:
+    """`Path.write_bytes` of an encoded GIF on a disk that fills up in the middle of the write."""
+    with open(path, "wb") as file:
+        file.write(data[:10])
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
@@ -193,7 +196,7 @@ def test_a_real_full_disk_at_a_checkpoint_stops_training_in_one_line(run_copy):
 def test_a_failed_gif_write_keeps_the_previous_gif_and_leaves_no_temp_file(run_copy, monkeypatch, capsys):
     gif = run_copy / "gifs" / "episode_0000012.gif"
     before = fingerprint(gif)
-    monkeypatch.setattr("maddpg_gail.evaluation.imageio.mimsave", gif_on_a_full_disk)
+    monkeypatch.setattr(Path, "write_bytes", gif_on_a_full_disk)
     with pytest.raises(WriteError, match=f"^{gif}: not written \\(No space left on device\\)"):
         record_gif(load_policy(run_copy), gif, seed=0)
     assert main.main(["evaluate", str(run_copy), "--episodes", "1", "--gif", str(gif)]) == 1
