@@ -140,3 +140,36 @@ def test_storage_is_allocated_at_the_first_add_or_load_only():
     fresh.load_state_dict(buffer.state_dict())
     assert fresh.storage.shape[0] == 100_000
     torch.testing.assert_close(fresh.sample(16).obs[0], buffer.sample(16).obs[0])
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_a_truncation_is_never_sampled_as_terminated_and_a_termination_always_is(n_step):
+    """Env 0 truncates after its step 2, env 1 terminates after its step 2 (then both go on)."""
+    buffer = make_buffer(40, num_envs=2, n_step=n_step, gamma=0.5)
+    for t in range(5):
+        obs = [np.full((2, d), t, np.float32) + np.array([[0.0], [0.5]], np.float32) for d in OBS_DIMS]
+        actions = [np.zeros((2, d), np.float32) for d in ACTION_DIMS]
+        ended = np.array([t == 2, False], np.float32), np.array([False, t == 2], np.float32)
+        buffer.add(obs, actions, np.ones((2, 2), np.float32), [o + 1 for o in obs], ended[1], ended[0])
+    batch = buffer.sample(2000)
+    t, env = batch.obs[0][:, 0].floor(), (batch.obs[0][:, 0] % 1 == 0.5).float()
+    # a return that reaches env 1's step 2 ends in its terminal state: rows t <= 2 (t = 2 alone for 1 step)
+    reaches_the_end = t <= 2 if n_step == 3 else t == 2
+    torch.testing.assert_close(batch.terminated, (env * reaches_the_end).float())
+    assert set(env.tolist()) == {0.0, 1.0} and set(t.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}
+
+
+def test_n_step_returns_on_a_wrapped_buffer_follow_each_row_to_its_newest_successor():
+    """11 steps into 8 rows: rows 0-2 hold steps 8-10, rows 3-7 steps 3-7; a return from step 6 reads rows 6, 7, 0."""
+    buffer = make_buffer(8, num_envs=1, n_step=3, gamma=0.5)
+    for step in range(11):
+        obs, actions, rewards, next_obs, _, truncated = transitions(1, step)
+        buffer.add(obs, actions, rewards, next_obs, np.zeros(1, np.float32), truncated)
+    batch = buffer.sample(500)
+    starts = batch.obs[0][:, 0]
+    assert set(starts.tolist()) == set(range(3, 11))
+    for s, reward, discount, last in zip(starts.tolist(), batch.rewards[:, 0].tolist(), batch.discount.tolist(),
+                                         batch.next_obs[0][:, 0].tolist()):
+        m = min(3, 10 - int(s) + 1)  # cut at the newest step, 10
+        assert reward == pytest.approx(sum(0.5**j * (s + j) for j in range(m)))
+        assert discount == pytest.approx(0.5**m) and last == s + m - 1 + 1000
