@@ -67,8 +67,20 @@ def test_loss_labels_expert_high():
     confident_right = discriminator_loss(torch.full((4, 2), 10.0), torch.full((4, 2), -10.0))
     confident_wrong = discriminator_loss(torch.full((4, 2), -10.0), torch.full((4, 2), 10.0))
     assert confident_right.shape == (2,) and (confident_right < 1e-3).all() and (confident_wrong > 19).all()
-    smoothed = discriminator_loss(torch.zeros(4, 1), torch.zeros(4, 1), label_smoothing=0.1)
-    assert smoothed.item() == pytest.approx(2 * math.log(2))
+
+
+def test_label_smoothing_moves_the_targets_to_1_minus_s_and_s():
+    expert, policy, s = torch.tensor([[3.0], [1.0]]), torch.tensor([[-2.0], [0.5]]), 0.1
+
+    def bce(logit: float, label: float) -> float:
+        d = 1 / (1 + math.exp(-logit))
+        return -(label * math.log(d) + (1 - label) * math.log(1 - d))
+
+    expected = (bce(3.0, 1 - s) + bce(1.0, 1 - s)) / 2 + (bce(-2.0, s) + bce(0.5, s)) / 2
+    assert discriminator_loss(expert, policy, label_smoothing=s).item() == pytest.approx(expected, rel=1e-6)
+    unsmoothed = (bce(3.0, 1) + bce(1.0, 1)) / 2 + (bce(-2.0, 0) + bce(0.5, 0)) / 2
+    assert discriminator_loss(expert, policy).item() == pytest.approx(unsmoothed, rel=1e-6)
+    assert expected - unsmoothed == pytest.approx(0.1 * (2.0 - -0.75))  # BCE is linear in the label
 
 
 def test_gradient_penalty_is_zero_for_a_unit_slope_discriminator():
@@ -78,3 +90,38 @@ def test_gradient_penalty_is_zero_for_a_unit_slope_discriminator():
     expert = ([torch.randn(16, 1)], [torch.randn(16, 1)])
     policy = ([torch.randn(16, 1)], [torch.randn(16, 1)])
     assert gradient_penalty(discriminators, expert, policy).abs().max() < 1e-10
+
+
+def band_discriminator() -> Discriminators:
+    """D(o, a) = relu(o) - relu(o - 1): slope 1 in o (gradient norm 1) for 0 < o < 1, flat (norm 0) outside."""
+    discriminators = Discriminators([1], [1], (2,), centralized=False)
+    first, _, second = discriminators.nets[0]
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+        first.bias.copy_(torch.tensor([0.0, -1.0]))
+        second.weight.copy_(torch.tensor([[1.0, -1.0]]))
+        second.bias.zero_()
+    return discriminators
+
+
+def test_gradient_penalty_is_taken_at_uniform_mixtures_of_expert_and_policy_inputs():
+    """Expert o = 2, policy o = -1: the mixture 3 alpha - 1 falls in the band, where the penalty is 0, for
+    alpha in (1/3, 2/3); everywhere else (at either end too) the gradient is 0 and the penalty 1. So the mean
+    penalty is 2/3 for alpha ~ U(0, 1), and 1 at the expert or policy points themselves."""
+    torch.manual_seed(0)
+    n = 20_000
+    expert = ([torch.full((n, 1), 2.0)], [torch.randn(n, 1)])
+    policy = ([torch.full((n, 1), -1.0)], [torch.randn(n, 1)])
+    penalty = gradient_penalty(band_discriminator(), expert, policy)
+    assert penalty.shape == (1,) and penalty.item() == pytest.approx(2 / 3, abs=0.02)  # 5 standard errors
+
+
+def test_gradient_penalty_is_the_squared_distance_of_the_gradient_norm_from_1():
+    """Expert and policy at the same points: the penalty is the mean of (||grad D|| - 1)^2 there, whatever alpha."""
+    discriminators = Discriminators([1], [1], (), centralized=False)
+    with torch.no_grad():  # D(o, a) = 3 o + 4 a: gradient norm 5, penalty (5 - 1)^2 = 16
+        discriminators.nets[0][0].weight.copy_(torch.tensor([[3.0, 4.0]]))
+    points = ([torch.randn(8, 1)], [torch.randn(8, 1)])
+    assert gradient_penalty(discriminators, points, points).item() == pytest.approx(16.0)
+    band = ([torch.tensor([[0.5], [0.25], [2.0], [-1.0]])], [torch.zeros(4, 1)])
+    assert gradient_penalty(band_discriminator(), band, band).item() == pytest.approx(0.5)  # norms 1, 1, 0, 0
