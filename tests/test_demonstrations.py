@@ -291,8 +291,16 @@ def test_the_scripted_expert_plays_the_plain_mpe2_env_and_refuses_partial_observ
     expert = ScriptedSpreadExpert(spread_kwargs(False, max_cycles=10))
     env = make_parallel_env(SPREAD, expert.env_kwargs)
     observations, _ = env.reset(seed=0)
+    steps = 0
     while env.agents:
-        observations, *_ = env.step(expert.act(observations))
+        actions = expert.act(observations)
+        batched = expert.act_batch({a: o[None] for a, o in observations.items()})
+        for agent, action in actions.items():  # one env's action: the batched one, as the env takes it
+            assert type(action) is int and env.action_space(agent).contains(action)
+            assert action == batched[agent][0]
+        observations, *_ = env.step(actions)
+        steps += 1
+    assert steps == 10
     with pytest.raises(ValueError, match="full observations"):
         ScriptedSpreadExpert({"num_agent_neighbors": 1})
 
