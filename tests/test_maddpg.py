@@ -1,4 +1,5 @@
 import dataclasses
+import io
 import math
 
 import pytest
@@ -7,7 +8,7 @@ from torch import nn
 
 from envs import make_parallel_env
 from maddpg_gail.buffer import Batch
-from maddpg_gail.maddpg import MADDPG, td_target
+from maddpg_gail.maddpg import MADDPG, actor_loss, td_target
 from maddpg_gail.networks import ActionSpec
 
 
@@ -232,3 +233,70 @@ def test_td_targets_by_hand_bootstrap_the_target_critic_at_next_obs_but_not_at_a
     assert expected[0][1] == 0.5 and expected[1][1] == 3.0  # terminated: the reward alone
     for target, by_hand in zip(learner.td_targets(batch), expected):
         torch.testing.assert_close(target, torch.tensor(by_hand))
+
+
+def test_actor_loss_by_hand():
+    q, raw = torch.tensor([1.0, 3.0]), torch.tensor([[1.0, -2.0], [0.0, 3.0]])
+    # -mean(Q) + 0.1 * mean(raw^2) = -2 + 0.1 * 14 / 4
+    assert actor_loss(q, raw, 0.1).item() == pytest.approx(-2.0 + 0.35)
+
+
+def test_one_update_steps_each_network_by_its_learning_rate_and_the_targets_by_tau(tiny_config):
+    """Adam's first step moves every parameter with a gradient by lr; Polyak: target' = (1 - tau) target + tau online."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(tiny_config, actor_lr=0.02, critic_lr=0.05, tau=0.25)
+    learner = learner_for("simple_speaker_listener_v4", config, "centralized")
+    with torch.no_grad():  # targets apart from the online networks, so that the Polyak step shows
+        for p in [*learner.target_actors.parameters(), *learner.target_critics.parameters()]:
+            p.add_(torch.randn_like(p))
+    old = {name: [p.clone() for p in getattr(learner, name).parameters()]
+           for name in ("actors", "critics", "target_actors", "target_critics")}
+    learner.update(random_batch(learner, size=32))
+    for name, lr in (("actors", 0.02), ("critics", 0.05)):
+        steps = torch.cat([(p - o).abs().flatten() for p, o in zip(getattr(learner, name).parameters(), old[name])])
+        assert steps.max().item() == pytest.approx(lr, rel=1e-3), name
+    for name in ("actors", "critics"):
+        for target, before, online in zip(getattr(learner, f"target_{name}").parameters(), old[f"target_{name}"],
+                                          getattr(learner, name).parameters()):
+            torch.testing.assert_close(target, 0.75 * before + 0.25 * online)
+            assert not target.requires_grad  # targets are never trained
+
+
+def test_update_reports_every_statistic_per_agent(tiny_config):
+    torch.manual_seed(0)
+    learner = learner_for("simple_spread_v3", tiny_config, "centralized")
+    batch = random_batch(learner, size=32)
+    with torch.no_grad():
+        entropies = [torch.distributions.Categorical(logits=actor(o)).entropy().mean()
+                     for actor, o in zip(learner.actors, batch.obs)]
+    stats = learner.update(batch)
+    assert set(stats) == {"critic_loss", "q", "critic_grad_norm", "actor_loss", "actor_grad_norm", "policy_entropy"}
+    assert all(value.shape == (3,) and value.isfinite().all() for value in stats.values())
+    assert (stats["critic_grad_norm"] > 0).all() and (stats["actor_grad_norm"] > 0).all()
+    torch.testing.assert_close(stats["policy_entropy"], torch.stack(entropies))
+    expert = ([torch.randn(32, 18) for _ in range(3)], [torch.eye(5)[torch.arange(32) % 5] for _ in range(3)])
+    assert learner.update(batch, expert)["bc_loss"].shape == (3,)
+
+
+def test_a_learner_state_dict_restores_every_network_and_optimizer(tiny_config):
+    torch.manual_seed(0)
+    trained = learner_for("simple_speaker_listener_v4", tiny_config, "centralized")
+    batch = random_batch(trained, size=32)
+    trained.update(batch)
+    saved = io.BytesIO()  # through a file, as a checkpoint: a loaded optimizer would share the moments' tensors
+    torch.save(trained.state_dict(), saved)
+    saved.seek(0)
+    torch.manual_seed(1)
+    restored = learner_for("simple_speaker_listener_v4", tiny_config, "centralized")
+    restored.load_state_dict(torch.load(saved, weights_only=True))
+    for learner in (trained, restored):  # the same Gumbel noise for both next updates
+        torch.manual_seed(2)
+        learner.update(batch)
+    for name in ("actors", "critics", "target_actors", "target_critics"):
+        for a, b in zip(getattr(trained, name).parameters(), getattr(restored, name).parameters()):
+            torch.testing.assert_close(a, b, msg=name)
+
+
+def test_an_unknown_critic_is_refused_with_the_choices(tiny_config):
+    with pytest.raises(ValueError, match="^unknown critic 'joint'; choose one of: centralized, independent$"):
+        learner_for("simple_spread_v3", tiny_config, "joint")
