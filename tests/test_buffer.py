@@ -29,6 +29,7 @@ def test_sample_returns_whole_transitions_with_the_right_shapes():
     batch = buffer.sample(64)
     assert [o.shape for o in batch.obs] == [(64, 3), (64, 5)]
     assert [a.shape for a in batch.actions] == [(64, 2), (64, 4)]
+    assert [o.shape for o in batch.next_obs] == [(64, 3), (64, 5)]
     assert batch.rewards.shape == (64, 2) and batch.terminated.shape == (64,)
     ids = batch.rewards[:, 0]
     # every field of a sampled row belongs to the same transition
@@ -54,7 +55,7 @@ def test_wrap_around_overwrites_the_oldest_rows():
 
 def test_capacity_is_a_whole_number_of_env_steps():
     assert make_buffer(10, num_envs=4).capacity == 8
-    with pytest.raises(ValueError, match="one step of 4 envs"):
+    with pytest.raises(ValueError, match="^expected one step of 4 envs, got 3 rows$"):
         make_buffer(10, num_envs=4).add(*transitions(3, 0))
 
 
@@ -173,3 +174,43 @@ def test_n_step_returns_on_a_wrapped_buffer_follow_each_row_to_its_newest_succes
         m = min(3, 10 - int(s) + 1)  # cut at the newest step, 10
         assert reward == pytest.approx(sum(0.5**j * (s + j) for j in range(m)))
         assert discount == pytest.approx(0.5**m) and last == s + m - 1 + 1000
+
+
+def test_the_defaults_are_one_env_one_step_returns_and_gamma_0_95():
+    buffer = ReplayBuffer(10, OBS_DIMS, ACTION_DIMS, torch.device("cpu"), seed=0)
+    buffer.add(*transitions(1, 0))
+    buffer.add(*transitions(1, 1))
+    batch = buffer.sample(50)
+    torch.testing.assert_close(batch.next_obs[0][:, 0], batch.obs[0][:, 0] + 1000)  # the stored successor: 1 step
+    torch.testing.assert_close(batch.discount, torch.full((50,), 0.95))
+
+
+@pytest.mark.parametrize("n_agents", [1, 3])
+def test_n_step_returns_for_any_number_of_agents(n_agents):
+    """2-step returns, gamma 0.5, one env, episodes of 3 steps that end by termination; agent i's reward is
+    (i + 1) * t at step t. Rewards and flags sit side by side at the end of a row, for any number of agents."""
+    obs_dims, action_dims = [2] * n_agents, [1] * n_agents
+    buffer = ReplayBuffer(20, obs_dims, action_dims, torch.device("cpu"), seed=0, n_step=2, gamma=0.5)
+    for t in range(7):
+        ends = np.array([t % 3 == 2], np.float32)
+        buffer.add([np.full((1, 2), t, np.float32)] * n_agents, [np.zeros((1, 1), np.float32)] * n_agents,
+                   np.array([[(i + 1) * t for i in range(n_agents)]], np.float32),
+                   [np.full((1, 2), t + 0.5, np.float32)] * n_agents, ends, np.zeros(1, np.float32))
+    batch = buffer.sample(1000)
+    for t, rewards, discount, terminated, last in zip(batch.obs[0][:, 0].tolist(), batch.rewards.tolist(),
+                                                      batch.discount.tolist(), batch.terminated.tolist(),
+                                                      batch.next_obs[-1][:, 0].tolist()):
+        m = 1 if t % 3 == 2 or t == 6 else 2  # cut by the episode's end or by the newest step
+        assert rewards == pytest.approx([(i + 1) * sum(0.5**j * (t + j) for j in range(m)) for i in range(n_agents)])
+        assert (discount, terminated, last) == (0.5**m, float((t + m - 1) % 3 == 2), t + m - 1 + 0.5)
+
+
+def test_a_state_dict_that_does_not_fit_is_refused():
+    source = make_buffer(16, num_envs=2)
+    for step in range(5):
+        source.add(*transitions(2, 2 * step))
+    with pytest.raises(ValueError, match=r"^replay buffer rows of shape \(10, 26\) do not fit \(8, 26\)$"):
+        make_buffer(8, num_envs=2).load_state_dict(source.state_dict())
+    narrow = ReplayBuffer(16, [3], [2], torch.device("cpu"), seed=0, num_envs=2)
+    with pytest.raises(ValueError, match=r"^replay buffer rows of shape \(10, 26\) do not fit \(16, 11\)$"):
+        narrow.load_state_dict(source.state_dict())
