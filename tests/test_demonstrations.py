@@ -441,8 +441,8 @@ def test_more_episodes_than_parallel_envs_are_the_episodes_evaluate_plays():
 @pytest.mark.parametrize("stochastic", [False, True])
 def test_collect_to_file_saves_what_it_collects_with_its_source(tmp_path, stochastic):
     policy = random_policy(SPREAD, spread_kwargs(False, max_cycles=4, N=2))
-    demos = collect_to_file(policy, tmp_path / "d.npz", episodes=3, seed=5, stochastic=stochastic,
-                            source={"run": "somewhere"})
+    options = {"stochastic": True} if stochastic else {}  # greedy by default
+    demos = collect_to_file(policy, tmp_path / "d.npz", episodes=3, seed=5, source={"run": "somewhere"}, **options)
     loaded = load_demonstrations(tmp_path / "d.npz", SPREAD, policy.env_kwargs)
     assert_same(demos, loaded)
     assert loaded.source == {"actor": "Policy", "episodes": 3, "seed": 5, "env_backend": "batched",
