@@ -182,8 +182,13 @@ def test_unsupported_options_fall_back_to_mpe2(scenario, kwargs, named, capsys):
     assert isinstance(env, Mpe2VectorEnv)
     notice = capsys.readouterr().err.strip()
     assert len(notice.splitlines()) == 1 and named in notice and "mpe2" in notice
-    env.reset(seed=0)
-    env.step(random_actions(env, np.random.default_rng(0)))
+    reference = Mpe2VectorEnv(scenario, kwargs, 2)  # what the fallback must be: mpe2 with the same options
+    assert env.observation_spaces == reference.observation_spaces
+    first, expected = env.reset(seed=0), reference.reset(seed=0)
+    for agent in env.agents:
+        assert_same_bits(expected[agent], first[agent], f"reset observations[{agent}]")
+    actions = random_actions(env, np.random.default_rng(0))
+    assert_same_step(reference.step(actions), env.step(actions), 0)
 
 
 def test_invalid_env_kwargs_are_errors_not_fallbacks():

@@ -29,6 +29,7 @@ def test_sample_returns_whole_transitions_with_the_right_shapes():
     batch = buffer.sample(64)
     assert [o.shape for o in batch.obs] == [(64, 3), (64, 5)]
     assert [a.shape for a in batch.actions] == [(64, 2), (64, 4)]
+    assert [o.shape for o in batch.next_obs] == [(64, 3), (64, 5)]
     assert batch.rewards.shape == (64, 2) and batch.terminated.shape == (64,)
     ids = batch.rewards[:, 0]
     # every field of a sampled row belongs to the same transition
@@ -54,7 +55,7 @@ def test_wrap_around_overwrites_the_oldest_rows():
 
 def test_capacity_is_a_whole_number_of_env_steps():
     assert make_buffer(10, num_envs=4).capacity == 8
-    with pytest.raises(ValueError, match="one step of 4 envs"):
+    with pytest.raises(ValueError, match="^expected one step of 4 envs, got 3 rows$"):
         make_buffer(10, num_envs=4).add(*transitions(3, 0))
 
 
@@ -140,3 +141,76 @@ def test_storage_is_allocated_at_the_first_add_or_load_only():
     fresh.load_state_dict(buffer.state_dict())
     assert fresh.storage.shape[0] == 100_000
     torch.testing.assert_close(fresh.sample(16).obs[0], buffer.sample(16).obs[0])
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+def test_a_truncation_is_never_sampled_as_terminated_and_a_termination_always_is(n_step):
+    """Env 0 truncates after its step 2, env 1 terminates after its step 2 (then both go on)."""
+    buffer = make_buffer(40, num_envs=2, n_step=n_step, gamma=0.5)
+    for t in range(5):
+        obs = [np.full((2, d), t, np.float32) + np.array([[0.0], [0.5]], np.float32) for d in OBS_DIMS]
+        actions = [np.zeros((2, d), np.float32) for d in ACTION_DIMS]
+        ended = np.array([t == 2, False], np.float32), np.array([False, t == 2], np.float32)
+        buffer.add(obs, actions, np.ones((2, 2), np.float32), [o + 1 for o in obs], ended[1], ended[0])
+    batch = buffer.sample(2000)
+    t, env = batch.obs[0][:, 0].floor(), (batch.obs[0][:, 0] % 1 == 0.5).float()
+    # a return that reaches env 1's step 2 ends in its terminal state: rows t <= 2 (t = 2 alone for 1 step)
+    reaches_the_end = t <= 2 if n_step == 3 else t == 2
+    torch.testing.assert_close(batch.terminated, (env * reaches_the_end).float())
+    assert set(env.tolist()) == {0.0, 1.0} and set(t.tolist()) == {0.0, 1.0, 2.0, 3.0, 4.0}
+
+
+def test_n_step_returns_on_a_wrapped_buffer_follow_each_row_to_its_newest_successor():
+    """11 steps into 8 rows: rows 0-2 hold steps 8-10, rows 3-7 steps 3-7; a return from step 6 reads rows 6, 7, 0."""
+    buffer = make_buffer(8, num_envs=1, n_step=3, gamma=0.5)
+    for step in range(11):
+        obs, actions, rewards, next_obs, _, truncated = transitions(1, step)
+        buffer.add(obs, actions, rewards, next_obs, np.zeros(1, np.float32), truncated)
+    batch = buffer.sample(500)
+    starts = batch.obs[0][:, 0]
+    assert set(starts.tolist()) == set(range(3, 11))
+    for s, reward, discount, last in zip(starts.tolist(), batch.rewards[:, 0].tolist(), batch.discount.tolist(),
+                                         batch.next_obs[0][:, 0].tolist()):
+        m = min(3, 10 - int(s) + 1)  # cut at the newest step, 10
+        assert reward == pytest.approx(sum(0.5**j * (s + j) for j in range(m)))
+        assert discount == pytest.approx(0.5**m) and last == s + m - 1 + 1000
+
+
+def test_the_defaults_are_one_env_one_step_returns_and_gamma_0_95():
+    buffer = ReplayBuffer(10, OBS_DIMS, ACTION_DIMS, torch.device("cpu"), seed=0)
+    buffer.add(*transitions(1, 0))
+    buffer.add(*transitions(1, 1))
+    batch = buffer.sample(50)
+    torch.testing.assert_close(batch.next_obs[0][:, 0], batch.obs[0][:, 0] + 1000)  # the stored successor: 1 step
+    torch.testing.assert_close(batch.discount, torch.full((50,), 0.95))
+
+
+@pytest.mark.parametrize("n_agents", [1, 3])
+def test_n_step_returns_for_any_number_of_agents(n_agents):
+    """2-step returns, gamma 0.5, one env, episodes of 3 steps that end by termination; agent i's reward is
+    (i + 1) * t at step t. Rewards and flags sit side by side at the end of a row, for any number of agents."""
+    obs_dims, action_dims = [2] * n_agents, [1] * n_agents
+    buffer = ReplayBuffer(20, obs_dims, action_dims, torch.device("cpu"), seed=0, n_step=2, gamma=0.5)
+    for t in range(7):
+        ends = np.array([t % 3 == 2], np.float32)
+        buffer.add([np.full((1, 2), t, np.float32)] * n_agents, [np.zeros((1, 1), np.float32)] * n_agents,
+                   np.array([[(i + 1) * t for i in range(n_agents)]], np.float32),
+                   [np.full((1, 2), t + 0.5, np.float32)] * n_agents, ends, np.zeros(1, np.float32))
+    batch = buffer.sample(1000)
+    for t, rewards, discount, terminated, last in zip(batch.obs[0][:, 0].tolist(), batch.rewards.tolist(),
+                                                      batch.discount.tolist(), batch.terminated.tolist(),
+                                                      batch.next_obs[-1][:, 0].tolist()):
+        m = 1 if t % 3 == 2 or t == 6 else 2  # cut by the episode's end or by the newest step
+        assert rewards == pytest.approx([(i + 1) * sum(0.5**j * (t + j) for j in range(m)) for i in range(n_agents)])
+        assert (discount, terminated, last) == (0.5**m, float((t + m - 1) % 3 == 2), t + m - 1 + 0.5)
+
+
+def test_a_state_dict_that_does_not_fit_is_refused():
+    source = make_buffer(16, num_envs=2)
+    for step in range(5):
+        source.add(*transitions(2, 2 * step))
+    with pytest.raises(ValueError, match=r"^replay buffer rows of shape \(10, 26\) do not fit \(8, 26\)$"):
+        make_buffer(8, num_envs=2).load_state_dict(source.state_dict())
+    narrow = ReplayBuffer(16, [3], [2], torch.device("cpu"), seed=0, num_envs=2)
+    with pytest.raises(ValueError, match=r"^replay buffer rows of shape \(10, 26\) do not fit \(16, 11\)$"):
+        narrow.load_state_dict(source.state_dict())

@@ -1,6 +1,7 @@
 """Demonstrations: the .npz format round trip, every refusal of a bad file, collection, the scripted expert and
 `main.py collect`."""
 
+import hashlib
 import json
 import re
 import subprocess
@@ -13,7 +14,7 @@ import torch
 from torch import nn
 
 import main
-from envs import make_parallel_env, make_vector_env
+from envs import SCENARIOS, make_parallel_env, make_vector_env
 from maddpg_gail.demonstrations import (
     DIGEST_KEY,
     Demonstrations,
@@ -21,8 +22,13 @@ from maddpg_gail.demonstrations import (
     ExpertData,
     arrays_digest,
     collect,
+    collect_to_file,
+    describe,
+    env_kwargs_differences,
+    file_digest,
     load_demonstrations,
     save_demonstrations,
+    summary,
 )
 from maddpg_gail.evaluation import RandomPolicy, evaluate
 from maddpg_gail.experts import ScriptedSpreadExpert
@@ -125,20 +131,37 @@ BAD_ARRAYS = [
     ("NaN", set_value("next_obs/agent_2", (3, 0), np.nan), ["'next_obs/agent_2'", "finite", "row 3"]),
     ("infinity", set_value("obs/agent_0", (7, 5), np.inf), ["'obs/agent_0'", "finite", "row 7"]),
     ("missing key", lambda a: a.pop("act/agent_2"), ["'act/agent_2' is missing"]),
-    ("unknown agent", lambda a: a.update({"obs/agent_3": a["obs/agent_0"]}), ["'obs/agent_3' is unknown"]),
+    ("unknown agent", lambda a: a.update({"obs/agent_3": a["obs/agent_0"]}),
+     ["'obs/agent_3' is unknown (agents are agent_0, agent_1, agent_2; keys are meta, episode_id and obs/, act/, rew/, "
+      "next_obs/ per agent)"]),
+    ("actions short of a row", lambda a: a.update({"act/agent_0": a["act/agent_0"][:-1]}),
+     ["key 'act/agent_0': expected", "got", "[14"]),
+    ("object array", lambda a: a.update({"rew/agent_0": np.array([{}] * 15, dtype=object)}),
+     ["key 'rew/agent_0' does not read (ValueError: Object arrays cannot be loaded when allow_pickle=False)"]),
     ("unknown agent in meta", set_meta(agents=["agent_0", "agent_1", "agent_2", "agent_3"]),
      ["'meta'", "agent_3", "are not the env's"]),
     ("episode ids decreasing", set_value("episode_id", 6, 0), ["'episode_id'", "non-decreasing", "row 6"]),
+    ("one episode id decreasing", lambda a: a.update({"episode_id": np.where(np.arange(15) == 6, 0, np.arange(15))}),
+     ["'episode_id'", "got 0 after 5 at row 6"]),
     ("episode ids not int64", lambda a: a.update({"episode_id": a["episode_id"].astype(np.int32)}),
      ["'episode_id'", "expected int64"]),
     ("empty dataset", lambda a: a.update({k: v[:0] for k, v in a.items() if k != "meta"}), ["'episode_id'", "empty"]),
     ("missing meta", lambda a: a.pop("meta"), ["'meta' is missing"]),
     ("meta not JSON", lambda a: a.update({"meta": np.array("{'scenario'")}), ["'meta'", "not JSON"]),
     ("meta without agents", lambda a: a.update({"meta": np.array(json.dumps({"format_version": 1}))}),
-     ["'meta'", "lacks scenario, env_kwargs, agents"]),
+     ["'meta'", "lacks scenario, env_kwargs, agents (expected format_version, scenario, env_kwargs, agents and source)"]),
+    ("meta an array", lambda a: a.update({"meta": np.array(["{}", "{}"])}),
+     ["'meta': expected a 0-d unicode array (a JSON string), got <U2 [2]"]),
+    ("meta not an object", lambda a: a.update({"meta": np.array("[1]")}), ["'meta': expected a JSON object, got list"]),
+    ("scenario not a string", set_meta(scenario=3), ["'meta': scenario must be a JSON str, got 3"]),
+    ("env kwargs not an object", set_meta(env_kwargs=[]), ["'meta': env_kwargs must be a JSON dict, got []"]),
+    ("agents not a list", set_meta(agents="agent_0"), ["'meta': agents must be a JSON list, got 'agent_0'"]),
+    ("source not an object", set_meta(source=1), ["'meta': source must be a JSON dict, got 1"]),
     ("other format version", set_meta(format_version=2), ["'meta'", "format_version 2", "supported 1"]),
-    ("unknown scenario", set_meta(scenario="simple_spreed_v3"), ["'meta'", "'simple_spreed_v3'"]),
-    ("env kwargs that do not build", set_meta(env_kwargs={"local_ratio": 7}), ["'meta'", "does not build"]),
+    ("unknown scenario", set_meta(scenario="simple_spreed_v3"),
+     ["'meta'", "'simple_spreed_v3'", f"(expected one of {', '.join(SCENARIOS)})"]),
+    ("env kwargs that do not build", set_meta(env_kwargs={"local_ratio": 7}),
+     ["'meta'", "does not build with env_kwargs {'local_ratio': 7} (AssertionError: local_ratio is a proportion"]),
 ]
 
 
@@ -171,11 +194,16 @@ def test_a_dataset_of_another_scenario_or_other_env_kwargs_is_refused(dataset):
         load_demonstrations(dataset, SPREAD, {**demos.env_kwargs, "N": 4})
     with pytest.raises(DemonstrationsError, match=r"'meta'.*max_cycles=5 where 25 was expected"):
         load_demonstrations(dataset, SPREAD, {**demos.env_kwargs, "max_cycles": 25})
+    with pytest.raises(DemonstrationsError, match=r"env_kwargs have N=3 where 4 was expected; max_cycles=5 where 25 "):
+        load_demonstrations(dataset, SPREAD, {**demos.env_kwargs, "N": 4, "max_cycles": 25})
+    # an option the scenario does not have is a difference too, on either side
+    assert env_kwargs_differences(SPREAD, {"colour": "red"}, {}) == ['colour="red" where null was expected']
+    assert env_kwargs_differences(SPREAD, {}, {"colour": "red"}) == ['colour=null where "red" was expected']
     # Defaults given or left out build the same env: accepted.
     load_demonstrations(dataset, SPREAD, {**demos.env_kwargs, "N": 3, "local_ratio": 0.5})
 
 
-DAMAGES = {"truncated": "truncated or damaged", "empty": "the file is empty", "not npz": "not an .npz file",
+DAMAGES = {"truncated": "truncated or damaged (BadZipFile: File is not a zip file)", "empty": "the file is empty", "not npz": "not an .npz file",
            "bit flip": "does not read (BadZipFile: Bad CRC-32"}
 
 
@@ -240,6 +268,16 @@ def test_expert_data_gives_network_actions_and_draws_reproducibly(dataset):
     first = data.sample(8)[0][0]
     data.load_state_dict(state)
     assert torch.equal(data.sample(8)[0][0], first)
+    # the order of an epoch comes from the data's own generator, not torch's: a resumed run replays it
+    twin = ExpertData(demos, specs, torch.device("cpu"), seed=0)
+    orders = []
+    for expert_data, torch_seed in ((data, 1), (twin, 2)):
+        expert_data.load_state_dict(state)
+        torch.manual_seed(torch_seed)
+        orders.append(torch.cat([batch_obs[0] for batch_obs, _ in expert_data.epoch(4)]))
+    assert torch.equal(*orders)
+    rows = {tuple(row) for row in torch.cat([data.sample(64)[0][0] for _ in range(10)]).tolist()}
+    assert rows == set(map(tuple, demos.obs["agent_0"].tolist()))  # every row can be drawn, the first one too
 
 
 @pytest.mark.parametrize("continuous", [False, True], ids=["discrete", "continuous"])
@@ -295,8 +333,16 @@ def test_the_scripted_expert_plays_the_plain_mpe2_env_and_refuses_partial_observ
     expert = ScriptedSpreadExpert(spread_kwargs(False, max_cycles=10))
     env = make_parallel_env(SPREAD, expert.env_kwargs)
     observations, _ = env.reset(seed=0)
+    steps = 0
     while env.agents:
-        observations, *_ = env.step(expert.act(observations))
+        actions = expert.act(observations)
+        batched = expert.act_batch({a: o[None] for a, o in observations.items()})
+        for agent, action in actions.items():  # one env's action: the batched one, as the env takes it
+            assert type(action) is int and env.action_space(agent).contains(action)
+            assert action == batched[agent][0]
+        observations, *_ = env.step(actions)
+        steps += 1
+    assert steps == 10
     with pytest.raises(ValueError, match="full observations"):
         ScriptedSpreadExpert({"num_agent_neighbors": 1})
 
@@ -345,3 +391,84 @@ def test_collect_command_from_a_trained_run_and_from_the_scripted_expert(tiny_co
     assert "30 transitions, 3 episodes" in capsys.readouterr().out
     demos = load_demonstrations(existing, SPREAD, spread_kwargs(True, max_cycles=10, N=2))
     assert demos.source["expert"] == "scripted" and demos.agents == ["agent_0", "agent_1"]
+
+
+def test_a_file_without_source_loads_with_an_empty_one(dataset, tmp_path):
+    def drop_source(arrays):
+        meta = json.loads(str(arrays["meta"]))
+        del meta["source"]
+        arrays["meta"] = np.array(json.dumps(meta))
+
+    assert load_demonstrations(rewrite(dataset, tmp_path / "plain.npz", drop_source)).source == {}
+
+
+def test_saving_casts_to_the_documented_dtypes(tmp_path):
+    """Arrays of other dtypes (float64, int32) are written as the format says, so the file loads."""
+    expert = ScriptedSpreadExpert(spread_kwargs(False, max_cycles=3, N=2))
+    demos = collect(expert, SPREAD, expert.env_kwargs, episodes=2, seed=0)
+    wide = Demonstrations(demos.scenario, demos.env_kwargs, demos.agents,
+                          *({a: v.astype(dtype) for a, v in field.items()} for field, dtype in
+                            [(demos.obs, np.float64), (demos.actions, np.int32), (demos.rewards, np.float64),
+                             (demos.next_obs, np.float64)]), demos.episode_id.astype(np.int32), demos.source)
+    save_demonstrations(wide, tmp_path / "d.npz")
+    assert_same(demos, load_demonstrations(tmp_path / "d.npz"))
+
+
+def test_describe_keeps_the_first_sentence_of_an_error_up_to_160_characters():
+    assert describe(ValueError("bad header. Try again. Or not")) == "ValueError: bad header"
+    assert describe(OSError("x" * 200)) == "OSError: " + "x" * 160
+
+
+def test_file_digest_is_the_sha256_of_the_bytes(tmp_path):
+    (tmp_path / "f").write_bytes(b"maddpg")
+    assert file_digest(tmp_path / "f") == hashlib.sha256(b"maddpg").hexdigest()
+
+
+def test_collect_records_its_source_and_clips_box_actions_to_what_the_env_applies():
+    class Overshooting:  # continuous actions outside the Box(0, 1): the env clips them
+        def act_batch(self, observations):
+            return {a: np.tile(np.array([[-0.5, 0.25, 1.5, 2.0, 0.5]], np.float32), (len(o), 1))
+                    for a, o in observations.items()}
+
+    kwargs = spread_kwargs(True, max_cycles=3, N=2)
+    demos = collect(Overshooting(), SPREAD, kwargs, episodes=2, seed=4)
+    assert demos.source == {"actor": "Overshooting", "episodes": 2, "seed": 4, "env_backend": "batched"}
+    assert np.array_equal(demos.actions["agent_1"], np.tile(np.array([[0.0, 0.25, 1.0, 1.0, 0.5]], np.float32), (6, 1)))
+
+
+def test_more_episodes_than_parallel_envs_are_the_episodes_evaluate_plays():
+    expert = ScriptedSpreadExpert(spread_kwargs(False, max_cycles=2, N=2))
+    demos = collect(expert, SPREAD, expert.env_kwargs, episodes=51, seed=3)  # 50 envs at a time, by default
+    np.testing.assert_allclose(demos.episode_returns().sum(axis=1), evaluate(expert, 51, seed=3).returns.sum(axis=1))
+
+
+@pytest.mark.parametrize("stochastic", [False, True])
+def test_collect_to_file_saves_what_it_collects_with_its_source(tmp_path, stochastic):
+    policy = random_policy(SPREAD, spread_kwargs(False, max_cycles=4, N=2))
+    options = {"stochastic": True} if stochastic else {}  # greedy by default
+    demos = collect_to_file(policy, tmp_path / "d.npz", episodes=3, seed=5, source={"run": "somewhere"}, **options)
+    loaded = load_demonstrations(tmp_path / "d.npz", SPREAD, policy.env_kwargs)
+    assert_same(demos, loaded)
+    assert loaded.source == {"actor": "Policy", "episodes": 3, "seed": 5, "env_backend": "batched",
+                             "stochastic": stochastic, "run": "somewhere"}
+    again = collect_to_file(policy, tmp_path / "e.npz", episodes=3, seed=5, stochastic=stochastic)
+    assert np.array_equal(again.actions["agent_0"], demos.actions["agent_0"])  # the same seed, the same file
+    greedy = collect(policy, SPREAD, policy.env_kwargs, episodes=3, seed=5)
+    assert np.array_equal(greedy.actions["agent_0"], demos.actions["agent_0"]) != stochastic
+
+
+def test_summary_names_the_file_and_the_mean_returns(tmp_path):
+    demos = Demonstrations(SPREAD, {"N": 2}, ["agent_0", "agent_1"],
+                           obs={}, actions={}, rewards={"agent_0": np.array([1.0, 2.0, -4.0], np.float32),
+                                                        "agent_1": np.array([0.5, 0.5, 0.0], np.float32)},
+                           next_obs={}, episode_id=np.array([0, 0, 1]))
+    (tmp_path / "small.npz").write_bytes(b"x" * 3000)
+    (tmp_path / "large.npz").write_bytes(b"x" * 2**20)  # 1 MiB exactly: counted in MiB
+    assert summary(demos, tmp_path / "small.npz") == "\n".join([
+        f"{tmp_path / 'small.npz'}: 3 transitions, 2 episodes of {SPREAD} (2.9 KiB)",
+        "mean return per episode:",
+        "  agent_0              -0.500",
+        "  agent_1               0.500",
+        "  sum                   0.000  (std 4.000)",
+    ])
+    assert summary(demos, tmp_path / "large.npz").splitlines()[0].endswith("(1.0 MiB)")

@@ -1,7 +1,9 @@
+import io
 import math
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from maddpg_gail.discriminators import (
     DiscriminatorTrainer,
@@ -67,8 +69,25 @@ def test_loss_labels_expert_high():
     confident_right = discriminator_loss(torch.full((4, 2), 10.0), torch.full((4, 2), -10.0))
     confident_wrong = discriminator_loss(torch.full((4, 2), -10.0), torch.full((4, 2), 10.0))
     assert confident_right.shape == (2,) and (confident_right < 1e-3).all() and (confident_wrong > 19).all()
-    smoothed = discriminator_loss(torch.zeros(4, 1), torch.zeros(4, 1), label_smoothing=0.1)
-    assert smoothed.item() == pytest.approx(2 * math.log(2))
+
+
+def test_label_smoothing_moves_the_targets_to_1_minus_s_and_s():
+    """Per agent (columns), the mean BCE of expert logits against 1 - s plus that of policy logits against s."""
+    expert, policy, s = torch.tensor([[3.0, -1.0], [1.0, 0.5]]), torch.tensor([[-2.0, 2.0], [0.5, 0.0]]), 0.1
+
+    def bce(logit: float, label: float) -> float:
+        d = 1 / (1 + math.exp(-logit))
+        return -(label * math.log(d) + (1 - label) * math.log(1 - d))
+
+    def by_hand(s: float) -> list[float]:
+        return [sum(bce(x, 1 - s) for x in expert[:, i].tolist()) / 2 + sum(bce(x, s) for x in policy[:, i].tolist()) / 2
+                for i in range(2)]
+
+    smoothed, unsmoothed = by_hand(s), by_hand(0.0)
+    assert discriminator_loss(expert, policy, label_smoothing=s).tolist() == pytest.approx(smoothed, rel=1e-6)
+    assert discriminator_loss(expert, policy).tolist() == pytest.approx(unsmoothed, rel=1e-6)
+    # BCE is linear in the label: smoothing adds s * (mean expert logit - mean policy logit), visible here
+    assert [a - b for a, b in zip(smoothed, unsmoothed)] == pytest.approx([0.1 * (2.0 + 0.75), 0.1 * (-0.25 - 1.0)])
 
 
 def test_gradient_penalty_is_zero_for_a_unit_slope_discriminator():
@@ -78,3 +97,111 @@ def test_gradient_penalty_is_zero_for_a_unit_slope_discriminator():
     expert = ([torch.randn(16, 1)], [torch.randn(16, 1)])
     policy = ([torch.randn(16, 1)], [torch.randn(16, 1)])
     assert gradient_penalty(discriminators, expert, policy).abs().max() < 1e-10
+
+
+def staircase_discriminator() -> Discriminators:
+    """D(o, a) = relu(o) + relu(o - 1) + relu(o - 2): its gradient norm is the number of steps below o (0 to 3),
+    so the penalty (||grad|| - 1)^2 tells where D was evaluated: 1 below 0, 0 in (0, 1), 1 in (1, 2), 4 above 2."""
+    discriminators = Discriminators([1], [1], (3,), centralized=False)
+    first, _, second = discriminators.nets[0]
+    with torch.no_grad():
+        first.weight.copy_(torch.tensor([[1.0, 0.0]] * 3))
+        first.bias.copy_(torch.tensor([0.0, -1.0, -2.0]))
+        second.weight.fill_(1.0)
+        second.bias.zero_()
+    return discriminators
+
+
+def test_gradient_penalty_is_taken_at_uniform_mixtures_of_expert_and_policy_inputs():
+    """Expert o = 2.5, policy o = -0.5: the mixture 3 alpha - 0.5 for alpha ~ U(0, 1) is below 0, in (0, 1), (1, 2)
+    and above 2 with probabilities 1/6, 1/3, 1/3, 1/6: a mean penalty of 1/6 + 1/3 + 4/6 = 7/6. At the expert
+    points it would be 4, at the policy points 1; a mixture formula off by a sign or a factor gives 0.5 to 1.5."""
+    torch.manual_seed(0)
+    n = 50_000
+    expert = ([torch.full((n, 1), 2.5)], [torch.randn(n, 1)])
+    policy = ([torch.full((n, 1), -0.5)], [torch.randn(n, 1)])
+    penalty = gradient_penalty(staircase_discriminator(), expert, policy)
+    assert penalty.shape == (1,) and penalty.item() == pytest.approx(7 / 6, abs=0.025)  # 4 standard errors
+
+
+def test_gradient_penalty_is_the_squared_distance_of_the_gradient_norm_from_1():
+    """Expert and policy at the same points: the penalty is the mean of (||grad D|| - 1)^2 there, whatever alpha."""
+    discriminators = Discriminators([1], [1], (), centralized=False)
+    with torch.no_grad():  # D(o, a) = 3 o + 4 a: gradient norm 5, penalty (5 - 1)^2 = 16
+        discriminators.nets[0][0].weight.copy_(torch.tensor([[3.0, 4.0]]))
+    points = ([torch.randn(8, 1)], [torch.randn(8, 1)])
+    assert gradient_penalty(discriminators, points, points).item() == pytest.approx(16.0)
+    stairs = ([torch.tensor([[0.5], [1.5], [2.5], [-1.0]])], [torch.zeros(4, 1)])
+    assert gradient_penalty(staircase_discriminator(), stairs, stairs).item() == pytest.approx(1.5)  # (0+1+4+1)/4
+
+
+@pytest.mark.parametrize("centralized, expected", [(False, [16.0, 0.0]), (True, [16.0, 16.0])])
+def test_gradient_penalty_differentiates_each_discriminator_by_the_inputs_it_sees(centralized, expected):
+    """Two linear D_i: decentralized, D_0 = 3 o_0 + 4 a_0 (norm 5) and D_1 = 0.6 o_1 + 0.8 a_1 (norm 1); centralized,
+    both D_i = o_0 + 2 o_1 + 2 a_0 + 4 a_1 (norm 5 over all inputs, sqrt(5) or sqrt(20) over agent i's alone)."""
+    discriminators = Discriminators([1, 1], [1, 1], (), centralized=centralized)
+    weights = [[1.0, 2.0, 2.0, 4.0]] * 2 if centralized else [[3.0, 4.0], [0.6, 0.8]]
+    with torch.no_grad():
+        for net, w in zip(discriminators.nets, weights):
+            net[0].weight.copy_(torch.tensor([w]))
+    points = ([torch.randn(8, 1), torch.randn(8, 1)], [torch.randn(8, 1), torch.randn(8, 1)])
+    torch.testing.assert_close(gradient_penalty(discriminators, points, points), torch.tensor(expected))
+
+
+def two_agent_linear_trainer(scale: float, **kwargs) -> DiscriminatorTrainer:
+    """D_i = scale * o_i: logits are the observations times `scale`, the gradient norm is `scale`."""
+    discriminators = Discriminators([1, 1], [1, 1], (), centralized=False)
+    with torch.no_grad():
+        for net in discriminators.nets:
+            net[0].weight.copy_(torch.tensor([[scale, 0.0]]))
+            net[0].bias.zero_()
+    return DiscriminatorTrainer(discriminators, **kwargs)
+
+
+def test_an_update_reports_the_loss_accuracies_and_rewards_of_the_logits_it_saw():
+    # logits (scale 2): expert agent 0 (1, 0, 4, -2), agent 1 (3, 3, -1, 0); policy (-1, 0, 0.5, -4), (0.5, -1, -1, 0)
+    expert_obs = [torch.tensor([[0.5], [0.0], [2.0], [-1.0]]), torch.tensor([[1.5], [1.5], [-0.5], [0.0]])]
+    policy_obs = [torch.tensor([[-0.5], [0.0], [0.25], [-2.0]]), torch.tensor([[0.25], [-0.5], [-0.5], [0.0]])]
+    actions = [torch.zeros(4, 1), torch.zeros(4, 1)]
+    trainer = two_agent_linear_trainer(2.0, lr=0.01, reward_form="logit", label_smoothing=0.2, grad_penalty=0.5)
+    stats = trainer.update((expert_obs, actions), (policy_obs, actions))
+    expert_logits, policy_logits = 2 * torch.cat(expert_obs, 1), 2 * torch.cat(policy_obs, 1)
+    # gradient norm 2 everywhere: the penalty is (2 - 1)^2 = 1 per agent, weighted 0.5
+    torch.testing.assert_close(stats.loss, discriminator_loss(expert_logits, policy_logits, 0.2) + 0.5)
+    torch.testing.assert_close(stats.expert_accuracy, torch.tensor([0.5, 0.5]))  # logit > 0, not >= 0
+    torch.testing.assert_close(stats.policy_accuracy, torch.tensor([0.5, 0.5]))  # logit < 0, not <= 0
+    torch.testing.assert_close(stats.policy_reward, policy_logits.mean(0))  # the "logit" form's reward
+    assert discriminator_reward(torch.tensor([-1.0, 2.0])).tolist() == F.softplus(torch.tensor([-1.0, 2.0])).tolist()
+
+
+def test_the_learning_rate_sets_the_size_of_the_first_step():
+    """Adam's first step moves every parameter with a gradient by lr (times sign); lr 0 leaves D as it was."""
+    batch = ([torch.randn(16, 1), torch.randn(16, 1)], [torch.randn(16, 1), torch.randn(16, 1)])
+    for lr in (0.0, 0.05):
+        trainer = two_agent_linear_trainer(1.0, lr=lr, reward_form="softplus", label_smoothing=0.0, grad_penalty=0.0)
+        before = [p.clone() for p in trainer.discriminators.parameters()]
+        trainer.update(batch, ([o + 1 for o in batch[0]], batch[1]))
+        steps = torch.cat([(p - b).abs().flatten() for p, b in zip(trainer.discriminators.parameters(), before)])
+        assert steps.max().item() == pytest.approx(lr, rel=1e-3)
+
+
+def test_an_unknown_reward_form_is_refused_when_the_trainer_is_built():
+    with pytest.raises(ValueError, match="unknown discriminator reward 'exp'; choose one of: softplus, logit, log_d$"):
+        two_agent_linear_trainer(1.0, lr=0.01, reward_form="exp", label_smoothing=0.0, grad_penalty=0.0)
+
+
+def test_a_trainer_state_dict_restores_the_discriminators_and_the_optimizer():
+    torch.manual_seed(0)
+    batch = ([torch.randn(16, 1), torch.randn(16, 1)], [torch.randn(16, 1), torch.randn(16, 1)])
+    other = ([o + 1 for o in batch[0]], batch[1])
+    trained = two_agent_linear_trainer(1.0, lr=0.05, reward_form="softplus", label_smoothing=0.0, grad_penalty=0.0)
+    trained.update(batch, other)
+    restored = two_agent_linear_trainer(3.0, lr=0.05, reward_form="softplus", label_smoothing=0.0, grad_penalty=0.0)
+    saved = io.BytesIO()  # through a file, as a checkpoint: a loaded optimizer would share the moments' tensors
+    torch.save(trained.state_dict(), saved)
+    saved.seek(0)
+    restored.load_state_dict(torch.load(saved, weights_only=True))
+    for a, b in zip(trained.update(batch, other), restored.update(batch, other)):  # Adam's moments came along too
+        torch.testing.assert_close(a, b)
+    for a, b in zip(trained.discriminators.parameters(), restored.discriminators.parameters()):
+        torch.testing.assert_close(a, b)

@@ -50,9 +50,12 @@ def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged
     for name in ("discriminator_loss", "discriminator_expert_accuracy", "discriminator_policy_accuracy",
                  "gail_reward", "critic_loss"):
         assert stats[name].shape == (3,), name
-    # the environment reward stays in the buffer, for logging only: rewards from D differ from it
+    # the environment reward stays in the buffer, for logging only: rewards from D differ from it on the same rows
+    state = trainer.buffer.generator.get_state()
     batch = trainer.buffer.sample(64, reward_fn=original)
+    trainer.buffer.generator.set_state(state)
     env_batch = trainer.buffer.sample(64)
+    assert all(torch.equal(a, b) for a, b in zip(batch.obs + batch.next_obs, env_batch.obs + env_batch.next_obs))
     assert not torch.equal(batch.rewards, env_batch.rewards)
 
 

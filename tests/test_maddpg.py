@@ -1,11 +1,14 @@
 import dataclasses
+import io
+import math
 
 import pytest
 import torch
+from torch import nn
 
 from envs import make_parallel_env
 from maddpg_gail.buffer import Batch
-from maddpg_gail.maddpg import MADDPG, td_target
+from maddpg_gail.maddpg import MADDPG, actor_loss, td_target
 from maddpg_gail.networks import ActionSpec
 
 
@@ -41,8 +44,13 @@ def test_critic_input_sizes_on_heterogeneous_scenarios(tiny_config, scenario, ob
     assert [c.net[0].in_features for c in independent.critics] == [o + a for o, a in zip(obs_dims, action_dims)]
     batch = random_batch(centralized)
     for learner in (centralized, independent):
-        stats = learner.update(batch)  # runs end to end with these shapes
-        assert stats["q"].shape == (len(obs_dims),)
+        with torch.no_grad():  # what the update must report: each critic's own Q and loss, before its step
+            q = [critic(learner.critic_input(i, batch.obs, batch.actions)) for i, critic in enumerate(learner.critics)]
+            losses = [(q_i - y).pow(2).mean() for q_i, y in zip(q, learner.td_targets(batch))]
+        stats = learner.update(batch)
+        torch.testing.assert_close(stats["q"], torch.stack([q_i.mean() for q_i in q]))
+        torch.testing.assert_close(stats["critic_loss"], torch.stack(losses))
+        assert stats["actor_loss"].shape == (len(obs_dims),) and stats["actor_loss"].isfinite().all()
 
 
 def test_td_target_uses_every_agents_target_actor(tiny_config):
@@ -147,3 +155,151 @@ def test_the_cloning_term_is_weighted_by_bc_weight(tiny_config):
 
     for one, three in zip(actor_gradients(1.0), actor_gradients(3.0)):
         assert torch.allclose(three, 3 * one, atol=1e-6)
+
+
+class QuadraticCritic(nn.Module):
+    """Q = -||a_i - best||^2 of agent i's action, read from its slot in the centralized critic input.
+
+    Its one parameter gives the critic step something to differentiate (critic_lr 0 keeps it at 1).
+    """
+
+    def __init__(self, action_slot: slice, best: torch.Tensor):
+        super().__init__()
+        self.action_slot, self.best = action_slot, best
+        self.scale = nn.Parameter(torch.ones(()))
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        return -self.scale * (inputs[:, self.action_slot] - self.best).pow(2).sum(-1)
+
+
+@pytest.mark.parametrize("discrete", [False, True])
+def test_one_actor_step_moves_every_action_toward_the_maximum_of_its_critic(tiny_config, discrete):
+    torch.manual_seed(0)
+    config = dataclasses.replace(tiny_config, critic="centralized", actor_lr=1e-2, critic_lr=0.0,
+                                 logits_regularization=0.0)
+    obs_dims, action_dims = [3, 4], [2, 3]
+    learner = MADDPG(obs_dims, [ActionSpec(discrete, d) for d in action_dims], config, torch.device("cpu"))
+    # the best action: a corner of the box, or one-hot of the last choice
+    best = [torch.eye(d)[-1] if discrete else torch.linspace(0.1, 0.9, d) for d in action_dims]
+    slots = [slice(sum(obs_dims) + sum(action_dims[:i]), sum(obs_dims) + sum(action_dims[: i + 1])) for i in range(2)]
+    learner.critics = nn.ModuleList(QuadraticCritic(s, b) for s, b in zip(slots, best))
+    learner.target_critics = nn.ModuleList(QuadraticCritic(s, b) for s, b in zip(slots, best))
+    batch = random_batch(learner, size=256)
+
+    def distances() -> list[float]:
+        """How far each actor's action is from the best one: squared distance, or 1 - P(best choice)."""
+        with torch.no_grad():
+            if discrete:
+                return [1 - actor(o).softmax(-1)[:, -1].mean().item() for actor, o in zip(learner.actors, batch.obs)]
+            return [(actor.greedy(o) - b).pow(2).sum(-1).mean().item()
+                    for actor, o, b in zip(learner.actors, batch.obs, best)]
+
+    before = distances()
+    learner.update(batch)
+    after = distances()
+    for i in range(2):
+        assert after[i] < 0.98 * before[i], (before, after)  # measured: 5 to 8% closer
+
+
+def test_td_targets_by_hand_bootstrap_the_target_critic_at_next_obs_but_not_at_a_terminal_state(tiny_config):
+    """Linear networks with chosen weights: r + discount * (1 - terminated) * Q'_i(o'_0, o'_1, a'_0, a'_1),
+    with a'_j = sigmoid(w_j o'_j + b_j) from the target actors, whose weights differ from the online ones."""
+    config = dataclasses.replace(tiny_config, critic="centralized", hidden_sizes=())
+    learner = MADDPG([1, 1], [ActionSpec(False, 1), ActionSpec(False, 1)], config, torch.device("cpu"))
+    actor_weights = [(2.0, 0.0), (-1.0, 0.5)]
+    critic_weights = [([1.0, -2.0, 3.0, 0.5], 0.25), ([-1.0, 0.5, 2.0, -4.0], -1.0)]
+    with torch.no_grad():
+        for actor, (w, b) in zip(learner.target_actors, actor_weights):
+            actor.net[0].weight.fill_(w)
+            actor.net[0].bias.fill_(b)
+        for critic, (w, b) in zip(learner.target_critics, critic_weights):
+            critic.net[0].weight.copy_(torch.tensor([w]))
+            critic.net[0].bias.fill_(b)
+        for online in (*learner.actors.parameters(), *learner.critics.parameters()):
+            online.fill_(7.0)  # far from the targets: a target computed from them is wrong
+    obs = [torch.tensor([[0.3], [-0.2]]), torch.tensor([[1.5], [0.7]])]
+    next_obs = [torch.tensor([[1.0], [-0.5]]), torch.tensor([[2.0], [0.25]])]
+    batch = Batch(obs, [torch.full((2, 1), 0.9)] * 2, torch.tensor([[1.0, -2.0], [0.5, 3.0]]), next_obs,
+                  terminated=torch.tensor([0.0, 1.0]), discount=torch.tensor([0.9, 0.81]))
+
+    def sigmoid(x: float) -> float:
+        return 1 / (1 + math.exp(-x))
+
+    expected = [[], []]
+    for row in range(2):
+        o = [next_obs[j][row, 0].item() for j in range(2)]
+        a = [sigmoid(w * o_j + b) for (w, b), o_j in zip(actor_weights, o)]
+        for i, (w, b) in enumerate(critic_weights):
+            q_next = sum(wk * xk for wk, xk in zip(w, [*o, *a])) + b
+            not_done = 1.0 - batch.terminated[row].item()
+            expected[i].append(batch.rewards[row, i].item() + batch.discount[row].item() * not_done * q_next)
+    assert expected[0][1] == 0.5 and expected[1][1] == 3.0  # terminated: the reward alone
+    for target, by_hand in zip(learner.td_targets(batch), expected):
+        torch.testing.assert_close(target, torch.tensor(by_hand))
+
+
+def test_actor_loss_by_hand():
+    q, raw = torch.tensor([1.0, 3.0]), torch.tensor([[1.0, -2.0], [0.0, 3.0]])
+    # -mean(Q) + 0.1 * mean(raw^2) = -2 + 0.1 * 14 / 4
+    assert actor_loss(q, raw, 0.1).item() == pytest.approx(-2.0 + 0.35)
+
+
+def test_one_update_steps_each_network_by_its_learning_rate_and_the_targets_by_tau(tiny_config):
+    """Adam's first step moves every parameter with a gradient by lr; Polyak: target' = (1 - tau) target + tau online."""
+    torch.manual_seed(0)
+    config = dataclasses.replace(tiny_config, actor_lr=0.02, critic_lr=0.05, tau=0.25)
+    learner = learner_for("simple_speaker_listener_v4", config, "centralized")
+    with torch.no_grad():  # targets apart from the online networks, so that the Polyak step shows
+        for p in [*learner.target_actors.parameters(), *learner.target_critics.parameters()]:
+            p.add_(torch.randn_like(p))
+    old = {name: [p.clone() for p in getattr(learner, name).parameters()]
+           for name in ("actors", "critics", "target_actors", "target_critics")}
+    learner.update(random_batch(learner, size=32))
+    for name, lr in (("actors", 0.02), ("critics", 0.05)):
+        steps = torch.cat([(p - o).abs().flatten() for p, o in zip(getattr(learner, name).parameters(), old[name])])
+        assert steps.max().item() == pytest.approx(lr, rel=1e-3), name
+    for name in ("actors", "critics"):
+        for target, before, online in zip(getattr(learner, f"target_{name}").parameters(), old[f"target_{name}"],
+                                          getattr(learner, name).parameters()):
+            torch.testing.assert_close(target, 0.75 * before + 0.25 * online)
+            assert not target.requires_grad  # targets are never trained
+
+
+def test_update_reports_every_statistic_per_agent(tiny_config):
+    torch.manual_seed(0)
+    learner = learner_for("simple_spread_v3", tiny_config, "centralized")
+    batch = random_batch(learner, size=32)
+    with torch.no_grad():
+        entropies = [torch.distributions.Categorical(logits=actor(o)).entropy().mean()
+                     for actor, o in zip(learner.actors, batch.obs)]
+    stats = learner.update(batch)
+    assert set(stats) == {"critic_loss", "q", "critic_grad_norm", "actor_loss", "actor_grad_norm", "policy_entropy"}
+    assert all(value.shape == (3,) and value.isfinite().all() for value in stats.values())
+    assert (stats["critic_grad_norm"] > 0).all() and (stats["actor_grad_norm"] > 0).all()
+    torch.testing.assert_close(stats["policy_entropy"], torch.stack(entropies))
+    expert = ([torch.randn(32, 18) for _ in range(3)], [torch.eye(5)[torch.arange(32) % 5] for _ in range(3)])
+    assert learner.update(batch, expert)["bc_loss"].shape == (3,)
+
+
+def test_a_learner_state_dict_restores_every_network_and_optimizer(tiny_config):
+    torch.manual_seed(0)
+    trained = learner_for("simple_speaker_listener_v4", tiny_config, "centralized")
+    batch = random_batch(trained, size=32)
+    trained.update(batch)
+    saved = io.BytesIO()  # through a file, as a checkpoint: a loaded optimizer would share the moments' tensors
+    torch.save(trained.state_dict(), saved)
+    saved.seek(0)
+    torch.manual_seed(1)
+    restored = learner_for("simple_speaker_listener_v4", tiny_config, "centralized")
+    restored.load_state_dict(torch.load(saved, weights_only=True))
+    for learner in (trained, restored):  # the same Gumbel noise for both next updates
+        torch.manual_seed(2)
+        learner.update(batch)
+    for name in ("actors", "critics", "target_actors", "target_critics"):
+        for a, b in zip(getattr(trained, name).parameters(), getattr(restored, name).parameters()):
+            torch.testing.assert_close(a, b, msg=name)
+
+
+def test_an_unknown_critic_is_refused_with_the_choices(tiny_config):
+    with pytest.raises(ValueError, match="^unknown critic 'joint'; choose one of: centralized, independent$"):
+        learner_for("simple_spread_v3", tiny_config, "joint")
