@@ -368,13 +368,21 @@ def flip_a_bit_of(path: Path, tensor: torch.Tensor) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_flipped_bit_in_an_actor_weight_is_refused_naming_the_file(run_copy, capsys):
-    path = checkpoint_of(run_copy)
-    flip_a_bit_of(path, load_checkpoint(path)["learner"]["actors"]["0.net.2.weight"])
-    with pytest.raises(CheckpointError, match=f"^{path}: its contents do not match the SHA-256 recorded when it "
-                                              f"was written: the file is damaged or was edited"):
-        load_policy(run_copy)
-    code, err = run_main(capsys, "evaluate", str(run_copy), "--episodes", "2")
+@pytest.mark.parametrize("name", ["policy.pt", "checkpoint.pt"])
+def test_a_flipped_bit_in_an_actor_weight_is_refused_naming_the_file(run_copy, capsys, name):
+    """The policy file is what load_policy and evaluate read; the checkpoint is what a resume reads."""
+    path = run_copy / "checkpoints" / name
+    flip_a_bit_of(path, load_checkpoint(checkpoint_of(run_copy))["learner"]["actors"]["0.net.2.weight"])
+    message = (f"^{path}: its contents do not match the SHA-256 recorded when it was written: the file is damaged "
+               f"or was edited")
+    if name == "checkpoint.pt":
+        with pytest.raises(CheckpointError, match=message):
+            load_checkpoint(path)
+        code, err = run_main(capsys, "--resume", str(run_copy), "--episodes", "18")
+    else:
+        with pytest.raises(CheckpointError, match=message):
+            load_policy(run_copy)
+        code, err = run_main(capsys, "evaluate", str(run_copy), "--episodes", "2")
     assert code == 2 and f"{path}: its contents do not match the SHA-256" in one_line(err)
 
 
@@ -528,7 +536,7 @@ def test_behaviour_cloning_stops_at_a_non_finite_loss():
 
 
 def test_report_evaluates_the_checkpoint_and_marks_an_unfinished_run(tiny_config, tmp_path, monkeypatch):
-    """As after a kill -9: metrics rows at 6 and 12 episodes, the checkpoint (and config) at 6 of 12."""
+    """As after a kill -9: metrics rows at 0, 6 and 12 episodes, the checkpoint (and config) at 6 of 12."""
     saves = []
     real_save = Trainer.save
 
@@ -539,7 +547,7 @@ def test_report_evaluates_the_checkpoint_and_marks_an_unfinished_run(tiny_config
     monkeypatch.setattr(Trainer, "save", first_save_only)
     monkeypatch.setattr(Trainer, "save_gif", lambda self, writer: None)
     run_dir, _ = train(tiny_config, tmp_path / "run")
-    assert [int(r["episodes"]) for r in read_metrics_rows(run_dir / "metrics.csv")] == [6, 12]
+    assert [int(r["episodes"]) for r in read_metrics_rows(run_dir / "metrics.csv")] == [0, 6, 12]
     with open(run_dir / "metrics.csv", "a") as f:
         f.write("18,450,3")  # and a row cut short by the kill
     monkeypatch.undo()
@@ -557,7 +565,7 @@ def test_a_cut_metrics_row_is_dropped_on_resume(run_copy):
         f.write("12,300")
     MetricsCsv(run_copy / "metrics.csv", ["agent_0", "agent_1", "agent_2"], 12)
     rows = list(csv.DictReader((run_copy / "metrics.csv").open()))
-    assert [r["episodes"] for r in rows] == ["6", "12"] and all(None not in r.values() for r in rows)
+    assert [r["episodes"] for r in rows] == ["0", "6", "12"] and all(None not in r.values() for r in rows)
 
 
 def test_report_refuses_a_checkpoint_of_another_config(run_copy, tmp_path, capsys):
@@ -613,13 +621,14 @@ def test_events_logged_before_a_checkpoint_are_on_disk_when_it_is_written(tiny_c
 
     def save_and_look(self):
         events = next(self.run_dir.glob("events.out.tfevents.*"))
-        seen.append((self.counters.episodes, read_events(events)))  # what a kill -9 right after would leave
+        seen.append((self.counters.env_steps, read_events(events)))  # what a kill -9 right after would leave
         return real_save(self)
 
     monkeypatch.setattr(Trainer, "save", save_and_look)
     train(tiny_config, tmp_path / "run")
-    for episodes, events in seen:
-        assert ("return/sum", episodes) in events and ("eval_return/sum", episodes) in events
+    assert seen
+    for env_steps, events in seen:  # the last episodes' returns and the evaluation just before the save
+        assert ("train/return/sum", env_steps) in events and ("eval/return/sum", env_steps) in events
 
 
 def test_temp_files_left_by_killed_writes_go_at_the_next_successful_write(run_copy):

@@ -21,7 +21,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import main
 from maddpg_gail import load_policy
 from maddpg_gail.buffer import ReplayBuffer
-from maddpg_gail.checkpoint import WriteError, load_checkpoint
+from maddpg_gail.checkpoint import DIGEST_KEY, WriteError, load_checkpoint, save_torch_file
 from maddpg_gail.config import Config, run_capacity
 from maddpg_gail import trainer as trainer_module
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif
@@ -126,7 +126,8 @@ def test_load_policy_reads_the_policy_file_first_and_the_checkpoint_of_older_run
     assert all(torch.equal(state["actors"][name], weights[name]) for name in weights)
     assert "buffer" not in state and "learner" not in state
     state["actors"] = {name: torch.zeros_like(t) for name, t in state["actors"].items()}  # now tell them apart
-    torch.save(state, checkpoints / POLICY_NAME)
+    del state[DIGEST_KEY]
+    save_torch_file(state, checkpoints / POLICY_NAME)
     assert all(p.abs().sum() == 0 for p in load_policy(run_copy).actors.parameters())
     (checkpoints / POLICY_NAME).unlink()  # a run from before policy files
     loaded = load_policy(run_copy).actors.state_dict()
@@ -136,7 +137,7 @@ def test_load_policy_reads_the_policy_file_first_and_the_checkpoint_of_older_run
 def test_a_run_from_before_policy_files_resumes_and_gets_them(run_copy):
     checkpoints = run_copy / "checkpoints"
     state = torch.load(checkpoints / "checkpoint.pt", weights_only=True)
-    del state["best_eval_return_sum"]
+    del state["best_eval_return_sum"], state[DIGEST_KEY]  # neither was recorded then
     torch.save(state, checkpoints / "checkpoint.pt")
     (checkpoints / POLICY_NAME).unlink()
     (checkpoints / BEST_POLICY_NAME).unlink()
