@@ -77,3 +77,15 @@ def test_bc_and_gail_train_on_its_file_and_evaluate(written, tmp_path, capsys, c
     expert = load_demonstrations(written).episode_returns().sum(axis=1).mean()
     assert score[:2] == ["normalized", "score"] and np.isfinite(float(score[2]))
     assert float(score[score.index("R_expert") + 1]) == pytest.approx(expert, abs=0.001)
+
+
+def test_docs_show_the_scripts_writer_as_it_is():
+    lines = (ROOT / "docs" / "imitation.md").read_text().splitlines()
+    start = lines.index("    def write_demonstrations(path, scenario, env_kwargs, episodes, source=\"a standalone script\"):")
+    shown = []
+    for line in lines[start:]:
+        if line and not line.startswith("    "):
+            break
+        shown.append(line[4:])
+    core = "\n".join(shown).strip("\n")
+    assert len(core.splitlines()) <= 30 and core in SCRIPT.read_text()
