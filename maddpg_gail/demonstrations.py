@@ -7,7 +7,9 @@ The file holds, for T transitions and each agent (any tool may write it; `load_d
     rew/<agent>       float32 [T]
     next_obs/<agent>  float32 [T, obs_dim]   the true successor, also where an episode ends
     episode_id        int64 [T], non-decreasing: each episode's transitions are contiguous
-    meta              JSON string (0-d unicode array): format_version, scenario, env_kwargs, agents, source
+    meta              JSON string (0-d unicode array): format_version, scenario, env_kwargs, agents, source (any
+                      JSON value, optional), and any other keys a writer wants (kept, ignored by training)
+    sha256            optional 0-d string: `arrays_digest` of all the others; checked where present
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from maddpg_gail.networks import ActionSpec
 FORMAT_VERSION = 1
 PREFIXES = ("obs", "act", "rew", "next_obs")
 REQUIRED_META = ("format_version", "scenario", "env_kwargs", "agents")
+FORMAT_META = (*REQUIRED_META, "source")  # the meta keys the format defines; any other is the writer's own
 ZIP_MAGIC = b"PK\x03\x04"  # how an .npz file, a zip archive, starts
 DIGEST_KEY = "sha256"  # the SHA-256 of all the other arrays, as a 0-d string array
 
@@ -61,7 +64,9 @@ class Demonstrations:
     rewards: dict[str, np.ndarray]  # agent -> float32 [T]
     next_obs: dict[str, np.ndarray]  # agent -> float32 [T, obs_dim]
     episode_id: np.ndarray  # int64 [T], non-decreasing
-    source: dict[str, Any] = field(default_factory=dict)  # free-form: what made them
+    source: Any = field(default_factory=dict)  # free-form, any JSON value: what made them
+    # The writer's own meta keys, outside the format: kept so that a file re-saved keeps them; training ignores them.
+    extra_meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_transitions(self) -> int:
@@ -121,8 +126,11 @@ class ExpertData:
 def save_demonstrations(demos: Demonstrations, path: str | Path) -> None:
     """Write `demos` to `path` (.npz) atomically: a crash leaves any previous file there whole."""
     path = Path(path)
-    meta = {"format_version": FORMAT_VERSION, "scenario": demos.scenario, "env_kwargs": demos.env_kwargs,
-            "agents": list(demos.agents), "source": demos.source}
+    clashes = sorted(set(demos.extra_meta) & set(FORMAT_META))
+    if clashes:  # written last, the format's own fields would silently replace them
+        raise ValueError(f"extra_meta may not hold the format's own meta keys, got {', '.join(clashes)}")
+    meta = {**demos.extra_meta, "format_version": FORMAT_VERSION, "scenario": demos.scenario,
+            "env_kwargs": demos.env_kwargs, "agents": list(demos.agents), "source": demos.source}
     arrays = {"meta": np.array(json.dumps(meta)), "episode_id": np.asarray(demos.episode_id, dtype=np.int64)}
     for agent in demos.agents:
         actions = np.asarray(demos.actions[agent])
@@ -190,6 +198,7 @@ def load_demonstrations(
         next_obs={a: arrays[f"next_obs/{a}"] for a in agents},
         episode_id=arrays["episode_id"],
         source=meta.get("source", {}),
+        extra_meta={key: value for key, value in meta.items() if key not in FORMAT_META},
     )
 
 
@@ -242,7 +251,7 @@ def read_meta(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     if type(version) is not int or version != FORMAT_VERSION:
         raise DemonstrationsError(f"{path}: key 'meta': format_version {version!r} is not the supported "
                                   f"{FORMAT_VERSION}")
-    expected_types = {"scenario": str, "env_kwargs": dict, "agents": list, "source": dict}
+    expected_types = {"scenario": str, "env_kwargs": dict, "agents": list}  # source may be any JSON value
     for name, kind in expected_types.items():
         if name in meta and not isinstance(meta[name], kind):
             raise DemonstrationsError(f"{path}: key 'meta': {name} must be a JSON {kind.__name__}, "
