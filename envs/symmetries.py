@@ -19,7 +19,6 @@ scripted one does, and erases the conventions of one that does not.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import permutations
 from typing import Any
 
 import torch
@@ -164,11 +163,6 @@ class Relabellings:
         batch = obs[0].shape[0]
         orders = torch.rand(2, batch, self.n, device=obs[0].device, generator=generator).argsort(dim=2)
         return self.apply(orders[0], orders[1], obs, actions)
-
-    def all_orders(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Every (landmark order, agent order) pair, each [N]: (N!)^2 relabellings."""
-        orders = [torch.tensor(order, device=self.device) for order in permutations(range(self.n))]
-        return [(landmarks, agents) for landmarks in orders for agents in orders]
 
 
 def pairs(start: torch.Tensor) -> torch.Tensor:

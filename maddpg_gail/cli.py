@@ -374,21 +374,21 @@ def resume_run(resume_dir: Path, argv: list[str]) -> int:
     if not config_path.is_file():
         fail("--resume", f"{resume_dir} holds no config.json; it is not a run folder")
     try:
-        recorded = Config.load(config_path).to_dict()
+        recorded_config = Config.load(config_path)
     except (ValueError, TypeError) as error:  # not JSON, or not a config
         fail("--resume", f"{config_path} is not a readable config ({error})")
     if not (resume_dir / "checkpoints" / CHECKPOINT_NAME).is_file():
         fail("--resume", f"{resume_dir} has no checkpoint yet (it stopped before its first save); start it again "
                          f"with --run-dir {resume_dir} --overwrite")
     check_writable("--resume", resume_dir / "checkpoints")
+    recorded = recorded_config.to_dict()
     values = parse("train", argv, recorded)
     from maddpg_gail import trainer
 
-    for key in CONFIG_FIELDS:
+    for key in recorded_config.differences(values):
         if key == "device" and trainer.same_device(values[key], recorded[key]):  # cpu for a run recorded as auto here
             continue
-        if key != "episodes" and values[key] != recorded[key]:
-            fail(flag(key), f"{values[key]!r} disagrees with the run's recorded {recorded[key]!r}")
+        fail(flag(key), f"{values[key]!r} disagrees with the run's recorded {recorded[key]!r}")
     episodes = values["episodes"] if values["episodes"] != recorded["episodes"] else None
     return train_or_resume(lambda: trainer.resume(resume_dir, episodes), resume_dir, resuming=True)
 

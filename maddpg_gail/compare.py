@@ -330,8 +330,7 @@ def run_state(run_dir: Path, config: Config) -> str:
         return "missing"
     state = load_checkpoint(checkpoint)
     recorded = Config.from_dict(state["config"]).to_dict()
-    differing = [f"{k} {recorded[k]!r}, not {v!r}" for k, v in config.to_dict().items()
-                 if k != "episodes" and recorded[k] != v]
+    differing = [f"{k} {recorded[k]!r}, not {getattr(config, k)!r}" for k in config.differences(recorded)]
     if differing:
         raise CompareError(f"{run_dir} was trained with other settings ({', '.join(differing)}); choose another --out")
     return "finished" if state["counters"]["episodes"] >= config.episodes else "partial"

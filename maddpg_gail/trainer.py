@@ -31,7 +31,7 @@ from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail import run_folder
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, WriteError, atomic_path, check_same_run,
                                     load_checkpoint, save_checkpoint)
-from maddpg_gail.config import Config, run_capacity
+from maddpg_gail.config import Config, episode_rounds, run_capacity
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif, team_returns
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
@@ -378,7 +378,7 @@ class Trainer:
         if cfg.env_kwargs.get("terminate_on_success"):
             return (f"episodes: {cfg.episodes} to {cfg.episodes + k - 1} will run: the {k} envs (--num-envs) step "
                     f"together, and the run ends at the first step by which {cfg.episodes} episodes have ended")
-        total = self.counters.episodes + -(-remaining // k) * k
+        total = self.counters.episodes + episode_rounds(remaining, k) * k
         if total == cfg.episodes:
             return None
         return (f"episodes: {total} will run: --episodes {cfg.episodes} in whole rounds of the {k} envs "

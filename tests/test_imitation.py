@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from conftest import all_orders
 from envs.symmetries import ELEMENTS, plane_symmetries
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
@@ -111,7 +112,7 @@ def group_elements(symmetries):
     if symmetries.relabellings is None:
         return turnings
     return [lambda obs, actions, t=t, r=relabelling(*orders): t(*r(obs, actions))
-            for orders in symmetries.relabellings.all_orders() for t in turnings]
+            for orders in all_orders(symmetries.relabellings) for t in turnings]
 
 
 def assert_turned_recorded_steps(symmetries, sample, recorded_obs, recorded_actions):
