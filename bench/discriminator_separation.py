@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from envs import env_spaces  # noqa: E402
-from envs.symmetries import plane_symmetries  # noqa: E402
+from envs.features import plane_symmetries  # noqa: E402
 from maddpg_gail.demonstrations import (  # noqa: E402
     Demonstrations, DemonstrationsError, ExpertData, episode_sums, load_demonstrations,
 )

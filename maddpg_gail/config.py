@@ -320,7 +320,7 @@ class Config:
         relabellings and actor inputs fit its observations, and --demos is a dataset of this very env.
         ConfigError as __post_init__ raises; returns each agent's observation size."""
         from envs import make_parallel_env
-        from envs.symmetries import agent_layouts, relabellings
+        from envs.features import agent_layouts, relabellings
         from maddpg_gail.maddpg import actor_inputs
 
         try:

@@ -12,11 +12,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
-from envs.spread import spread_layout
+from envs.features import actor_features
 from maddpg_gail.bc import bc_loss
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config
-from maddpg_gail.networks import ActionSpec, Actor, AgentLandmarkDistances, Critic
+from maddpg_gail.networks import ActionSpec, Actor, Critic
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -50,12 +50,10 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 # --- the learner -------------------------------------------------------------------------------
 
 
-def actor_inputs(config: Config, obs_dims: list[int]) -> AgentLandmarkDistances | None:
-    """What `config.actor_inputs` (one of ACTOR_INPUTS: Config checks it) adds to the actors' observations;
-    ValueError where it does not fit the env."""
-    if config.actor_inputs == "distances":
-        return AgentLandmarkDistances(spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances"))
-    return None
+def actor_inputs(config: Config, obs_dims: list[int]) -> nn.Module | None:
+    """The feature module `config.actor_inputs` (one of ACTOR_INPUTS: Config checks it) adds to the actors'
+    observations; ValueError where it does not fit the env."""
+    return actor_features(config.actor_inputs, config.scenario, config.env_kwargs, obs_dims)
 
 
 def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSpec]) -> nn.ModuleList:

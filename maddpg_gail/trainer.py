@@ -26,7 +26,8 @@ import progressbar
 import torch
 
 from envs import make_vector_env, teams
-from envs.symmetries import WorldSymmetries, world_symmetries
+from envs.features import world_symmetries
+from envs.symmetries import WorldSymmetries
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail import run_folder
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, WriteError, atomic_path, check_same_run,

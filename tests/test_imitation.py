@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from conftest import all_orders
-from envs.symmetries import ELEMENTS, plane_symmetries
+from envs.features import plane_symmetries
+from envs.symmetries import ELEMENTS
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations

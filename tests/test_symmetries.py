@@ -6,7 +6,8 @@ import torch
 
 from conftest import all_orders
 from envs.batched import BatchedVectorEnv
-from envs.symmetries import ELEMENTS, SYMMETRIC_SCENARIOS, plane_symmetries, relabellings, turn, world_symmetries
+from envs.features import SYMMETRIC_SCENARIOS, plane_symmetries, relabellings, world_symmetries
+from envs.symmetries import ELEMENTS, turn
 
 NUM_ENVS = 8
 
