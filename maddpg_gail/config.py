@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from envs.scenarios import SCENARIOS
 from envs.backends import BACKENDS
+from envs.scenarios import SCENARIOS
 
 CRITICS = ("centralized", "independent")
 REWARDS = ("env", "gail")
@@ -320,8 +320,7 @@ class Config:
         relabellings and actor inputs fit its observations, and --demos is a dataset of this very env.
         ConfigError as __post_init__ raises; returns each agent's observation size."""
         from envs import make_parallel_env
-        from envs.features import agent_layouts, relabellings
-        from maddpg_gail.maddpg import actor_inputs
+        from envs.features import actor_features, agent_layouts, relabellings
 
         try:
             env = make_parallel_env(self.scenario, self.parallel_env_kwargs())
@@ -345,7 +344,7 @@ class Config:
             except ValueError as error:
                 raise ConfigError("relabel_entities", str(error)) from None
         try:
-            actor_inputs(self, obs_dims)
+            actor_features(self.actor_inputs, self.scenario, self.env_kwargs, obs_dims)
         except ValueError as error:
             raise ConfigError("actor_inputs", str(error)) from None
         if self.demos is not None:
