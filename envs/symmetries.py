@@ -21,10 +21,11 @@ This module is the machinery; which scenario has which layouts is registered in 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
+
 import torch
 
 from envs.batched import MOVE_ACTIONS, MOVE_DIRECTIONS
-from envs.spread import SpreadLayout
 
 # (swap x and y, sign of the new x, sign of the new y): identity first
 ELEMENTS = tuple((swap, sx, sy) for swap in (False, True) for sx in (1.0, -1.0) for sy in (1.0, -1.0))
@@ -88,12 +89,25 @@ class PlaneSymmetries:
         return self.apply(element, obs, actions)
 
 
-class Relabellings:
-    """simple_spread_v3 with N agents and N landmarks relabelled: a sample's new landmark k is its old landmark
-    landmark_order[k], its new agent i the old agent agent_order[i], whose observation lists the others (and
-    their speech) in the new order. Rewards stay with their agents: relabelled worlds step alike."""
+class EntityLayout(Protocol):
+    """Observations of N agents and N landmarks (as `envs.spread.SpreadLayout`): 4 columns of the agent itself,
+    then N landmark offsets from `landmarks_start`, the N - 1 others' offsets from `others_start` and their
+    speech from `speech_start`, (x, y) each, the others in index order skipping the observer."""
 
-    def __init__(self, layout: SpreadLayout, device: torch.device | str = "cpu"):
+    n: int
+    obs_dim: int
+    landmarks_start: int
+    others_start: int
+    speech_start: int
+
+
+class Relabellings:
+    """A world of N agents and N landmarks relabelled (simple_spread_v3's, envs/features.py): a sample's new
+    landmark k is its old landmark landmark_order[k], its new agent i the old agent agent_order[i], whose
+    observation lists the others (and their speech) in the new order. Rewards stay with their agents:
+    relabelled worlds step alike."""
+
+    def __init__(self, layout: EntityLayout, device: torch.device | str = "cpu"):
         self.layout = layout
         self.n = n = layout.n
         # agent i's observation lists the others in index order: others[i, t] is the agent in its slot t

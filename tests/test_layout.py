@@ -67,7 +67,7 @@ def test_no_module_imports_back_into_a_circle_when_it_loads():
 
 
 @pytest.mark.parametrize("module", ["maddpg_gail.maddpg", "maddpg_gail.networks", "maddpg_gail.trainer",
-                                    "maddpg_gail.imitation", "maddpg_gail.bc"])
+                                    "maddpg_gail.imitation", "maddpg_gail.bc", "envs.symmetries"])
 def test_the_learner_and_the_networks_import_no_scenario(module):
     # what they know of a scenario comes from the registry, envs/features.py
     assert "envs.spread" not in imports()[module]
