@@ -26,8 +26,8 @@ import torch.nn.functional as F
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from envs import make_parallel_env  # noqa: E402
-from envs.symmetries import plane_symmetries  # noqa: E402
+from envs import env_spaces  # noqa: E402
+from envs.features import plane_symmetries  # noqa: E402
 from maddpg_gail.demonstrations import (  # noqa: E402
     Demonstrations, DemonstrationsError, ExpertData, episode_sums, load_demonstrations,
 )
@@ -58,10 +58,9 @@ def separation(
 ) -> list[dict[str, float]]:
     """Train discriminators on `expert` against `policy`; held-out reports at `REPORTS` even intervals."""
     torch.manual_seed(seed)
-    env = make_parallel_env(expert.scenario, expert.env_kwargs)
-    specs = [ActionSpec.from_space(env.action_space(a)) for a in expert.agents]
-    obs_dims = [env.observation_space(a).shape[0] for a in expert.agents]
-    env.close()
+    found = env_spaces(expert.scenario, expert.env_kwargs)
+    specs = [ActionSpec.from_space(found.action_spaces[a]) for a in expert.agents]
+    obs_dims = [int(found.observation_spaces[a].shape[0]) for a in expert.agents]
     device = torch.device("cpu")
     train_expert, train_policy = (ExpertData(d, specs, device, seed + k) for k, d in enumerate((expert, policy)))
     scored = [ExpertData(d, specs, device, seed) for d in (heldout_expert, heldout_policy)]

@@ -23,6 +23,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from envs.spread import SpreadLayout  # noqa: E402
 from maddpg_gail.demonstrations import Demonstrations, DemonstrationsError, load_demonstrations  # noqa: E402
 
 LATE_STEPS = 10
@@ -33,9 +34,8 @@ def end_states(demos: Demonstrations) -> dict[str, float]:
     _, first, length = np.unique(demos.episode_id, return_index=True, return_counts=True)  # ids are non-decreasing
     last = first + length - 1
     late = np.arange(demos.num_transitions) >= np.repeat(last + 1 - LATE_STEPS, length)
-    # simple_spread_v3's observation: [own velocity, own position, landmarks relative, other agents relative, comm]
     final = np.stack([demos.next_obs[a][last] for a in demos.agents], axis=1)  # [episodes, agents, obs_dim]
-    to_landmarks = np.linalg.norm(final[..., 4 : 4 + 2 * n].reshape(len(last), n, n, 2), axis=-1)  # [E, agent, lm]
+    to_landmarks = np.linalg.norm(SpreadLayout(n).landmark_offsets(final), axis=-1)  # [E, agent, landmark]
     nearest = to_landmarks.argmin(axis=2)
     shared = np.mean([len(set(row)) < n for row in nearest])
     speed = np.mean([np.linalg.norm(demos.obs[a][late, :2], axis=1).mean() for a in demos.agents])

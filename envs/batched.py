@@ -20,13 +20,12 @@ mpe2 (`mpe2/_mpe_utils/core.py`, `simple_env.py` and the scenario files):
   draws from it what `reset_world` draws, in the same order.
 
 Scenario options this module does not implement raise `Unsupported`; `make_vector_env` then
-falls back to the mpe2 backend.
+falls back to the mpe2 backend (envs/backends.py).
 """
 
 from __future__ import annotations
 
 import abc
-import inspect
 from dataclasses import dataclass
 from functools import cache, cached_property
 from typing import Any
@@ -36,7 +35,7 @@ import torch
 from gymnasium import spaces
 from gymnasium.utils import seeding
 
-from envs.scenarios import scenario_module, validate_env_kwargs
+from envs.scenarios import mpe2_defaults, validate_env_kwargs
 from envs.vector import Actions, Observations, VectorEnv, VectorStep, env_seeds
 
 # mpe2's World and SimpleEnv constants.
@@ -480,12 +479,6 @@ SCENARIO_CLASSES: dict[str, type[Scenario]] = {
     "simple_reference_v3": SimpleReference,
     "simple_crypto_v3": SimpleCrypto,
 }
-
-
-def mpe2_defaults(scenario: str) -> dict[str, Any]:
-    """The keyword defaults of the scenario's mpe2 `raw_env`, so both backends share one source of them."""
-    parameters = inspect.signature(scenario_module(scenario).raw_env.__init__).parameters
-    return {name: p.default for name, p in parameters.items() if name not in ("self", "render_mode")}
 
 
 class BatchedVectorEnv(VectorEnv):

@@ -6,7 +6,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from envs.vector import Actions, Observations, VectorStep, env_seeds, make_vector_env
+from envs.backends import make_vector_env
+from envs.vector import Actions, Observations, VectorStep, env_seeds
+
+MAX_PARALLEL = 50  # envs a rollout steps at once: wide enough for the batched backend, bounded in memory
 
 
 def episode_seeds(seed: int, episodes: int) -> list[int]:
@@ -17,7 +20,7 @@ def episode_seeds(seed: int, episodes: int) -> list[int]:
 
 
 def rollout(actor: Any, scenario: str, env_kwargs: dict[str, Any], seeds: list[int], env_backend: str = "batched",
-            max_parallel: int = 50) -> Iterator[tuple[Observations, Actions, VectorStep, np.ndarray]]:
+            max_parallel: int = MAX_PARALLEL) -> Iterator[tuple[Observations, Actions, VectorStep, np.ndarray]]:
     """Play one episode per seed, episode i from mpe2's `reset(seed=seeds[i])`, in waves of `max_parallel`
     envs; yields (observations, actions, step, episode index per env, -1 where that env's episode is over).
 

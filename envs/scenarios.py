@@ -5,8 +5,11 @@ from __future__ import annotations
 import importlib
 import inspect
 import os
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
+
+from gymnasium import spaces
 
 # pygame picks a video driver when it is first imported; rendering to rgb_array needs none.
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -34,11 +37,16 @@ def scenario_module(scenario: str) -> ModuleType:
     return importlib.import_module(f"mpe2.{scenario}")
 
 
+def mpe2_defaults(scenario: str) -> dict[str, Any]:
+    """The keyword arguments `parallel_env` of this scenario accepts (e.g. N, local_ratio) with their defaults,
+    read off its mpe2 `raw_env`, so that both backends share one source of them."""
+    parameters = inspect.signature(scenario_module(scenario).raw_env.__init__).parameters
+    return {name: p.default for name, p in parameters.items() if name != "self" and name not in RESERVED_ENV_KWARGS}
+
+
 def accepted_env_kwargs(scenario: str) -> tuple[str, ...]:
     """The keyword arguments `parallel_env` of this scenario accepts (e.g. N, local_ratio)."""
-    raw_env = scenario_module(scenario).raw_env
-    names = inspect.signature(raw_env.__init__).parameters
-    return tuple(name for name in names if name != "self" and name not in RESERVED_ENV_KWARGS)
+    return tuple(mpe2_defaults(scenario))
 
 
 def validate_env_kwargs(scenario: str, env_kwargs: dict[str, Any]) -> None:
@@ -54,6 +62,32 @@ def make_parallel_env(scenario: str, env_kwargs: dict[str, Any], render_mode: st
     """A plain mpe2 PettingZoo ParallelEnv: `mpe2.<scenario>.parallel_env(**env_kwargs)`."""
     validate_env_kwargs(scenario, env_kwargs)
     return scenario_module(scenario).parallel_env(**env_kwargs, render_mode=render_mode)
+
+
+@dataclass(frozen=True)
+class EnvSpaces:
+    """What an env shows its agents, in its fixed agent order (the order of the critic's inputs)."""
+
+    agents: list[str]
+    observation_spaces: dict[str, spaces.Box]
+    action_spaces: dict[str, spaces.Discrete | spaces.Box]
+
+    @property
+    def obs_dims(self) -> list[int]:
+        return [int(self.observation_spaces[a].shape[0]) for a in self.agents]
+
+
+def env_spaces(scenario: str, env_kwargs: dict[str, Any]) -> EnvSpaces:
+    """The agents and spaces of `scenario` with `env_kwargs`, from an env built for that alone. A scenario's
+    constructor raises any type for an option it cannot take (TypeError, AssertionError...): callers that
+    report it catch Exception."""
+    env = make_parallel_env(scenario, env_kwargs)
+    try:
+        agents = list(env.possible_agents)
+        return EnvSpaces(agents, {a: env.observation_space(a) for a in agents},
+                         {a: env.action_space(a) for a in agents})
+    finally:
+        env.close()
 
 
 def check_full_observations(what: str, scenario: str, env_kwargs: dict[str, Any]) -> None:

@@ -1,5 +1,6 @@
-"""Where simple_spread_v3's observations keep what: one place for the scripted expert, the relabellings
-and the actors' distance inputs."""
+"""Where simple_spread_v3's observations keep what: one place for the scripted expert, the plane symmetries,
+the relabellings and the actors' distance inputs (registered in envs/features.py). The batched backend's
+`SimpleSpread.observations` builds the same layout, as mpe2 does; tests/test_spread_layout.py checks them."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from torch import nn
 
 from envs.scenarios import check_full_observations
 
@@ -63,3 +65,20 @@ def spread_layout(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int]
     if obs_dims != [layout.obs_dim] * layout.n:
         raise ValueError(f"{what}: {scenario}'s observations {obs_dims} are not the layout expected")
     return layout
+
+
+class AgentLandmarkDistances(nn.Module):
+    """An actor's inputs: its observation, then the distance from every agent to every landmark in it.
+
+    Which landmark a simple_spread_v3 agent should take depends on all of these distances at once (who
+    is nearest to what); a small MLP learns that poorly from the offsets alone (README, imitation).
+    Computed from the agent's own observation: the actor stays decentralized.
+    """
+
+    def __init__(self, layout: SpreadLayout):
+        super().__init__()
+        self.layout = layout
+        self.extra_dims = layout.n**2
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        return torch.cat([obs, self.layout.distances(obs)], dim=-1)

@@ -14,22 +14,19 @@ simple_spread_v3 has more: its agents are interchangeable, and so are its landma
 permutes both (`Config.relabel_entities`, on top of the plane's symmetries): 8 * N! * N! samples for
 every one recorded (288 with N = 3). That is exact for an expert that treats them alike, as the
 scripted one does, and erases the conventions of one that does not.
+
+This module is the machinery; which scenario has which layouts is registered in envs/features.py.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from itertools import permutations
-from typing import Any
+from typing import Protocol
 
 import torch
 
 from envs.batched import MOVE_ACTIONS, MOVE_DIRECTIONS
-from envs.scenarios import check_full_observations
-from envs.spread import SpreadLayout, spread_layout
 
-SYMMETRIC_SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4", "simple_tag_v3",
-                       "simple_adversary_v3")
 # (swap x and y, sign of the new x, sign of the new y): identity first
 ELEMENTS = tuple((swap, sx, sy) for swap in (False, True) for sx in (1.0, -1.0) for sy in (1.0, -1.0))
 
@@ -43,27 +40,6 @@ class AgentLayout:
     def vectors_in(self, obs_dim: int) -> int:
         """How many of the observation's obs_dim columns are (x, y) pairs."""
         return obs_dim if self.vector_dims is None else self.vector_dims
-
-
-def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout]:
-    """Where each agent's observation holds plane vectors, and whether its actions move it."""
-    check_full_observations("plane symmetries", scenario, env_kwargs)
-    if scenario == "simple_v3":
-        return [AgentLayout(4, True)]  # [own velocity, landmark offset]
-    if scenario == "simple_spread_v3":
-        n = env_kwargs.get("N", 3)
-        # [own velocity, own position, N landmark offsets, N - 1 agent offsets, their (silent) speech]
-        return [AgentLayout(2 + 4 * n, True)] * n
-    if scenario == "simple_speaker_listener_v4":
-        # the speaker sees the goal's colour and speaks; the listener: [own velocity, 3 landmark offsets, speech]
-        return [AgentLayout(0, False), AgentLayout(8, True)]
-    # Observations of nothing but plane vectors: tag's [own velocity, own position, obstacle offsets, agent
-    # offsets, good agents' velocities]; adversary's [goal offset (good agents only), landmark and agent offsets].
-    if scenario == "simple_tag_v3":
-        return [AgentLayout(None, True)] * (env_kwargs.get("num_good", 1) + env_kwargs.get("num_adversaries", 3))
-    if scenario == "simple_adversary_v3":
-        return [AgentLayout(None, True)] * (env_kwargs.get("N", 2) + 1)
-    raise ValueError(f"plane symmetries are defined for {', '.join(SYMMETRIC_SCENARIOS)}, not {scenario}")
 
 
 def turn(vectors: torch.Tensor, element: tuple[bool, float, float]) -> torch.Tensor:
@@ -113,24 +89,25 @@ class PlaneSymmetries:
         return self.apply(element, obs, actions)
 
 
-def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],
-                     device: torch.device | str = "cpu") -> PlaneSymmetries:
-    """The symmetries of `scenario`; ValueError where its observations are not laid out as expected."""
-    layouts = agent_layouts(scenario, env_kwargs)
-    for layout, obs_dim, action_dim in zip(layouts, obs_dims, action_dims, strict=True):
-        vector_dims = layout.vectors_in(obs_dim)
-        if vector_dims > obs_dim or vector_dims % 2 or (layout.moves and action_dim != MOVE_ACTIONS):
-            raise ValueError(f"plane symmetries: {scenario}'s spaces (observation {obs_dim}, "
-                             f"action {action_dim}) are not the layout expected")
-    return PlaneSymmetries(layouts, obs_dims, action_dims, device)
+class EntityLayout(Protocol):
+    """Observations of N agents and N landmarks (as `envs.spread.SpreadLayout`): 4 columns of the agent itself,
+    then N landmark offsets from `landmarks_start`, the N - 1 others' offsets from `others_start` and their
+    speech from `speech_start`, (x, y) each, the others in index order skipping the observer."""
+
+    n: int
+    obs_dim: int
+    landmarks_start: int
+    others_start: int
+    speech_start: int
 
 
 class Relabellings:
-    """simple_spread_v3 with N agents and N landmarks relabelled: a sample's new landmark k is its old landmark
-    landmark_order[k], its new agent i the old agent agent_order[i], whose observation lists the others (and
-    their speech) in the new order. Rewards stay with their agents: relabelled worlds step alike."""
+    """A world of N agents and N landmarks relabelled (simple_spread_v3's, envs/features.py): a sample's new
+    landmark k is its old landmark landmark_order[k], its new agent i the old agent agent_order[i], whose
+    observation lists the others (and their speech) in the new order. Rewards stay with their agents:
+    relabelled worlds step alike."""
 
-    def __init__(self, layout: SpreadLayout, device: torch.device | str = "cpu"):
+    def __init__(self, layout: EntityLayout, device: torch.device | str = "cpu"):
         self.layout = layout
         self.n = n = layout.n
         # agent i's observation lists the others in index order: others[i, t] is the agent in its slot t
@@ -165,11 +142,6 @@ class Relabellings:
         orders = torch.rand(2, batch, self.n, device=obs[0].device, generator=generator).argsort(dim=2)
         return self.apply(orders[0], orders[1], obs, actions)
 
-    def all_orders(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Every (landmark order, agent order) pair, each [N]: (N!)^2 relabellings."""
-        orders = [torch.tensor(order, device=self.device) for order in permutations(range(self.n))]
-        return [(landmarks, agents) for landmarks in orders for agents in orders]
-
 
 def pairs(start: torch.Tensor) -> torch.Tensor:
     """Columns [..., 2k] of k (x, y) pairs starting at `start` [..., k]."""
@@ -188,16 +160,3 @@ class WorldSymmetries:
         if self.relabellings is not None:
             obs, actions = self.relabellings.augment(obs, actions, generator)
         return self.plane.augment(obs, actions, generator)
-
-
-def relabellings(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int],
-                device: torch.device | str = "cpu") -> Relabellings:
-    """The relabellings of `scenario`; ValueError where it has none or its observations are not laid out as expected."""
-    return Relabellings(spread_layout(scenario, env_kwargs, obs_dims, "relabellings"), device)
-
-
-def world_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],
-                     relabel_entities: bool, device: torch.device | str = "cpu") -> WorldSymmetries:
-    """The plane's symmetries of `scenario`, and with `relabel_entities` its relabellings; ValueError as they say."""
-    return WorldSymmetries(plane_symmetries(scenario, env_kwargs, obs_dims, action_dims, device),
-                           relabellings(scenario, env_kwargs, obs_dims, device) if relabel_entities else None)

@@ -2,13 +2,13 @@
 
 `VectorEnv` is the interface the trainer sees; `Mpe2VectorEnv` is the reference backend: K plain
 mpe2 PettingZoo parallel envs in this process (subprocess workers were measured slower on a
-2-core machine). A faster backend only has to implement the same five methods.
+2-core machine). A faster backend only has to implement the same five methods; envs/backends.py
+chooses one.
 """
 
 from __future__ import annotations
 
 import abc
-import sys
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -169,21 +169,3 @@ class Mpe2VectorEnv(VectorEnv):
     def close(self) -> None:
         for env in self.envs:
             env.close()
-
-
-BACKENDS = ("mpe2", "batched")
-
-
-def make_vector_env(scenario: str, env_kwargs: dict[str, Any], num_envs: int, backend: str = "mpe2") -> VectorEnv:
-    """`backend="batched"` steps the envs as numpy arrays, identical to mpe2; where it lacks the scenario or
-    one of its options, it says so on stderr and the mpe2 backend runs instead."""
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown env backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if backend == "batched":
-        from envs.batched import BatchedVectorEnv, Unsupported  # envs.batched builds on this module
-
-        try:
-            return BatchedVectorEnv(scenario, env_kwargs, num_envs)
-        except Unsupported as missing:
-            print(f"env backend 'batched' does not implement {missing}; using 'mpe2'", file=sys.stderr)
-    return Mpe2VectorEnv(scenario, env_kwargs, num_envs)

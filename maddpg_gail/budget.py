@@ -99,12 +99,8 @@ def check_budget(config: Config, obs_dims: list[int], action_dims: list[int],
 
 def check_run_fits(config: Config) -> None:
     """`check_budget` with the observation and action sizes of the env `config` builds."""
-    from envs import make_parallel_env
+    from envs import env_spaces
     from maddpg_gail.networks import ActionSpec
 
-    env = make_parallel_env(config.scenario, config.parallel_env_kwargs())
-    agents = list(env.possible_agents)
-    obs_dims = [int(env.observation_space(a).shape[0]) for a in agents]
-    action_dims = [ActionSpec.from_space(env.action_space(a)).dim for a in agents]
-    env.close()
-    check_budget(config, obs_dims, action_dims)
+    found = env_spaces(config.scenario, config.parallel_env_kwargs())
+    check_budget(config, found.obs_dims, [ActionSpec.from_space(found.action_spaces[a]).dim for a in found.agents])

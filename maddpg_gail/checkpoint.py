@@ -22,7 +22,7 @@ from typing import Any, Iterator
 
 import torch
 
-from envs import make_parallel_env
+from envs import env_spaces
 from maddpg_gail.config import Config
 from maddpg_gail.networks import ActionSpec
 
@@ -188,16 +188,14 @@ def check_fits_its_env(path: Path, state: dict[str, Any]) -> None:
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: its config is not one of this version ({error})") from None
     try:
-        env = make_parallel_env(config.scenario, config.parallel_env_kwargs())
+        found = env_spaces(config.scenario, config.parallel_env_kwargs())
     except Exception as error:  # a scenario's constructor raises any type for options it cannot take
         raise CheckpointError(f"{path}: its config's env does not build ({type(error).__name__}: {error})") from None
-    agents = list(env.possible_agents)
     expected = {
-        "agents": agents,
-        "obs_dims": [int(env.observation_space(a).shape[0]) for a in agents],
-        "action_specs": [dataclasses.asdict(ActionSpec.from_space(env.action_space(a))) for a in agents],
+        "agents": found.agents,
+        "obs_dims": found.obs_dims,
+        "action_specs": [dataclasses.asdict(ActionSpec.from_space(found.action_spaces[a])) for a in found.agents],
     }
-    env.close()
     env_name = f"{config.scenario} {config.env_kwargs}" if config.env_kwargs else config.scenario
     for key, value in expected.items():
         if not isinstance(state[key], list) or state[key] != value:
@@ -206,9 +204,8 @@ def check_fits_its_env(path: Path, state: dict[str, Any]) -> None:
 
 def check_same_run(path: Path, state: dict[str, Any], config_path: Path) -> None:
     """A checkpoint copied in from another run would otherwise continue that run in this folder."""
-    saved, recorded = Config.from_dict(state["config"]).to_dict(), Config.load(config_path).to_dict()
-    for key, value in recorded.items():
-        if key != "episodes" and saved[key] != value:  # --resume --episodes may have raised the total
-            raise CheckpointError(
-                f"{path}: it is of another run: its {key} is {saved[key]!r}, {config_path} says {value!r}"
-            )
+    saved, recorded = Config.from_dict(state["config"]).to_dict(), Config.load(config_path)
+    for key in recorded.differences(saved)[:1]:
+        raise CheckpointError(
+            f"{path}: it is of another run: its {key} is {saved[key]!r}, {config_path} says {getattr(recorded, key)!r}"
+        )

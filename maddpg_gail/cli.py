@@ -374,21 +374,21 @@ def resume_run(resume_dir: Path, argv: list[str]) -> int:
     if not config_path.is_file():
         fail("--resume", f"{resume_dir} holds no config.json; it is not a run folder")
     try:
-        recorded = Config.load(config_path).to_dict()
+        recorded_config = Config.load(config_path)
     except (ValueError, TypeError) as error:  # not JSON, or not a config
         fail("--resume", f"{config_path} is not a readable config ({error})")
     if not (resume_dir / "checkpoints" / CHECKPOINT_NAME).is_file():
         fail("--resume", f"{resume_dir} has no checkpoint yet (it stopped before its first save); start it again "
                          f"with --run-dir {resume_dir} --overwrite")
     check_writable("--resume", resume_dir / "checkpoints")
+    recorded = recorded_config.to_dict()
     values = parse("train", argv, recorded)
     from maddpg_gail import trainer
 
-    for key in CONFIG_FIELDS:
+    for key in recorded_config.differences(values):
         if key == "device" and trainer.same_device(values[key], recorded[key]):  # cpu for a run recorded as auto here
             continue
-        if key != "episodes" and values[key] != recorded[key]:
-            fail(flag(key), f"{values[key]!r} disagrees with the run's recorded {recorded[key]!r}")
+        fail(flag(key), f"{values[key]!r} disagrees with the run's recorded {recorded[key]!r}")
     episodes = values["episodes"] if values["episodes"] != recorded["episodes"] else None
     return train_or_resume(lambda: trainer.resume(resume_dir, episodes), resume_dir, resuming=True)
 
@@ -568,18 +568,20 @@ def run_compare(argv: list[str]) -> int:
     config_file = given_value(argv, "--config")
     base = config_values(config_file) if config_file else {}
     args = parse("compare", argv, {k: v for k, v in base.items() if k in COMMANDS["compare"].config_fields})
-    from maddpg_gail import compare
     from maddpg_gail.checkpoint import CheckpointError
+    from maddpg_gail.reports import report
+    from maddpg_gail.sweeps import default_compare_dir, sweep
+    from maddpg_gail.variants import CompareError, needing_demos, parse_variants
 
     demos_given = args["demos"] is not None
     try:
-        variants = compare.parse_variants(args["variants"], demos_given)
-    except compare.CompareError as error:
+        variants = parse_variants(args["variants"], demos_given)
+    except CompareError as error:
         fail("--variants", str(error))
     reference = existing_run("--reference", args["reference"])
     if args["ray_address"] is not None and args["workers"] is not None:
         fail("--ray-address", "not allowed with argument --workers")
-    imitation = [v.name for v in variants if v.needs_demos]
+    imitation = needing_demos(variants)
     if imitation and not demos_given:
         fail("--variants", f"{', '.join(imitation)} need{'s' if len(imitation) == 1 else ''} --demos DATASET.npz "
                            f"(e.g. from `main.py collect`)")
@@ -593,20 +595,20 @@ def run_compare(argv: list[str]) -> int:
             fail("--variants", f"{variant.name}: {error}")
     check_environment(config)  # checks the dataset against the env before any training
 
-    out = Path(args["out"]) if args["out"] else compare.default_compare_dir(config)
+    out = Path(args["out"]) if args["out"] else default_compare_dir(config)
     check_writable("--out", out)
     try:
-        outcomes = compare.sweep(config, variants, range(args["seeds"]), out, args["workers"] or os.cpu_count(),
-                                 args["ray_address"], args["final_eval_episodes"])
+        outcomes = sweep(config, variants, range(args["seeds"]), out, args["workers"] or os.cpu_count(),
+                         args["ray_address"], args["final_eval_episodes"])
         if "failed" in outcomes.values():
             print("main.py compare: error: runs failed; rerun the same command to finish the sweep", file=sys.stderr)
             return RUN_FAILED
         if "interrupted" in outcomes.values():
             print(f"compare: stopped; rerun the same command (same --out {out}) to resume", file=sys.stderr)
             return INTERRUPTED
-        results = compare.report([out / name for name in outcomes], out, args["final_eval_episodes"], reference,
-                                 config.demos)
-    except (compare.CompareError, CheckpointError) as error:
+        results = report([out / name for name in outcomes], out, args["final_eval_episodes"], reference,
+                         config.demos)
+    except (CompareError, CheckpointError) as error:
         error_line("main.py compare", error)
         return USAGE_ERROR
     print(results.read_text())
@@ -619,17 +621,18 @@ def run_report(argv: list[str]) -> int:
     if not args["paths"]:
         fail("", "the following arguments are required: RUN_DIR")
     reference = existing_run("--reference", args["reference"])
-    from maddpg_gail import compare
     from maddpg_gail.checkpoint import CheckpointError
+    from maddpg_gail.reports import default_report_dir, find_runs, report
+    from maddpg_gail.variants import CompareError
 
     paths = [Path(p) for p in args["paths"]]
     try:
-        run_dirs = compare.find_runs(paths)
-        out = Path(args["out"]) if args["out"] else compare.default_report_dir(paths)
+        run_dirs = find_runs(paths)
+        out = Path(args["out"]) if args["out"] else default_report_dir(paths)
         check_writable("--out", out)
-        results = compare.report(run_dirs, out, args["final_eval_episodes"], reference,
-                                 Path(args["demos"]) if args["demos"] else None)
-    except (compare.CompareError, CheckpointError) as error:
+        results = report(run_dirs, out, args["final_eval_episodes"], reference,
+                         Path(args["demos"]) if args["demos"] else None)
+    except (CompareError, CheckpointError) as error:
         error_line("main.py report", error)
         return USAGE_ERROR
     print(results.read_text())

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from envs.backends import BACKENDS
 from envs.scenarios import SCENARIOS
-from envs.vector import BACKENDS
 
 CRITICS = ("centralized", "independent")
 REWARDS = ("env", "gail")
@@ -177,12 +177,18 @@ def replay_capacity(buffer_size: int, num_envs: int) -> int:
     return max(num_envs, buffer_size - buffer_size % num_envs)
 
 
+def episode_rounds(episodes: int, num_envs: int) -> int:
+    """The rounds of `num_envs` envs that end at least `episodes` episodes of fixed length: the envs step, and
+    end their episodes, together."""
+    return -(-episodes // num_envs)
+
+
 def run_capacity(config: Config) -> int:
     """The replay buffer's capacity for a run: `replay_capacity`, or fewer where the run cannot collect that many
     transitions: it stops at the first step of its envs by which `episodes` have ended, so at most
     episodes + num_envs - 1 have ended and num_envs more begun, of at most max_cycles steps each, the envs
     stepping together."""
-    steps_per_env = (-(-config.episodes // config.num_envs) + 2) * config.max_cycles
+    steps_per_env = (episode_rounds(config.episodes, config.num_envs) + 2) * config.max_cycles
     return min(replay_capacity(config.buffer_size, config.num_envs), steps_per_env * config.num_envs)
 
 
@@ -314,8 +320,7 @@ class Config:
         relabellings and actor inputs fit its observations, and --demos is a dataset of this very env.
         ConfigError as __post_init__ raises; returns each agent's observation size."""
         from envs import make_parallel_env
-        from envs.symmetries import agent_layouts, relabellings
-        from maddpg_gail.maddpg import actor_inputs
+        from envs.features import actor_features, agent_layouts, relabellings
 
         try:
             env = make_parallel_env(self.scenario, self.parallel_env_kwargs())
@@ -339,7 +344,7 @@ class Config:
             except ValueError as error:
                 raise ConfigError("relabel_entities", str(error)) from None
         try:
-            actor_inputs(self, obs_dims)
+            actor_features(self.actor_inputs, self.scenario, self.env_kwargs, obs_dims)
         except ValueError as error:
             raise ConfigError("actor_inputs", str(error)) from None
         if self.demos is not None:
@@ -366,6 +371,12 @@ class Config:
         if unknown:
             raise ConfigError(unknown[0], f"unknown config keys: {', '.join(unknown)}", names_field=True)
         return cls(**values)
+
+    def differences(self, other: dict[str, Any], ignore: tuple[str, ...] = ("episodes",)) -> list[str]:
+        """The fields whose values in `other` (a `to_dict`) differ from this Config's, bar `ignore`: by default the
+        episode total, which a resumed run may raise and still be the same run."""
+        mine = self.to_dict()
+        return [key for key, value in mine.items() if key not in ignore and other[key] != value]
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")

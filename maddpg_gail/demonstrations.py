@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs import SCENARIOS, make_parallel_env
-from envs.batched import mpe2_defaults
-from envs.rollout import episode_seeds, rollout
+from envs import SCENARIOS, env_spaces, make_parallel_env
+from envs.rollout import MAX_PARALLEL, episode_seeds, rollout
+from envs.scenarios import mpe2_defaults
 from maddpg_gail.checkpoint import atomic_path
 from maddpg_gail.networks import ActionSpec
 
@@ -329,14 +329,12 @@ def check_arrays(path: Path, arrays: dict[str, np.ndarray], env_spaces: dict[str
 
 def collect(
     actor: BatchedActor, scenario: str, env_kwargs: dict[str, Any], episodes: int, seed: int,
-    env_backend: str = "batched", max_parallel: int = 50,
+    env_backend: str = "batched", max_parallel: int = MAX_PARALLEL,
 ) -> Demonstrations:
     """Roll out `episodes` whole episodes of `actor` on the seeds `evaluate` uses (same seed, same episodes:
     `evaluation.episode_seeds`), `max_parallel` envs at a time. Episode ids follow the seeds."""
-    env = make_parallel_env(scenario, env_kwargs)
-    agents = list(env.possible_agents)
-    action_spaces = {a: env.action_space(a) for a in agents}
-    env.close()
+    found = env_spaces(scenario, env_kwargs)
+    agents, action_spaces = found.agents, found.action_spaces
     steps: list[tuple] = []  # per step: obs, actions, rewards, next_obs, episode id per env (-1: not recorded)
     for obs, actions, step, ids in rollout(actor, scenario, env_kwargs, episode_seeds(seed, episodes), env_backend,
                                            max_parallel):

@@ -10,8 +10,8 @@ import imageio.v2 as imageio
 import numpy as np
 from gymnasium import spaces
 
-from envs import make_parallel_env, teams
-from envs.rollout import episode_seeds, rollout
+from envs import env_spaces, make_parallel_env, teams
+from envs.rollout import MAX_PARALLEL, episode_seeds, rollout
 from maddpg_gail.checkpoint import atomic_path
 from maddpg_gail.policy import Policy
 
@@ -76,10 +76,9 @@ class RandomPolicy:
     def __init__(self, scenario: str, env_kwargs: dict, seed: int):
         self.scenario = scenario
         self.env_kwargs = env_kwargs
-        env = make_parallel_env(scenario, env_kwargs)
-        self.agents = list(env.possible_agents)
-        self.action_spaces = {a: env.action_space(a) for a in self.agents}
-        env.close()
+        found = env_spaces(scenario, env_kwargs)
+        self.agents = found.agents
+        self.action_spaces = found.action_spaces
         self.rng = np.random.default_rng(seed)
 
     def act_batch(self, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -99,7 +98,7 @@ def normalized_score(policy_return, expert_return: float, random_return: float):
 
 
 def evaluate(
-    policy: Policy, episodes: int, seed: int, env_backend: str = "batched", max_parallel: int = 50
+    policy: Policy, episodes: int, seed: int, env_backend: str = "batched", max_parallel: int = MAX_PARALLEL
 ) -> EvaluationResult:
     """`episodes` greedy episodes from the seeds `episode_seeds(seed, episodes)`, `max_parallel` envs at a time.
 

@@ -8,7 +8,7 @@ import numpy as np
 from gymnasium import spaces
 from scipy.optimize import linear_sum_assignment
 
-from envs import make_parallel_env
+from envs import env_spaces
 from envs.batched import DAMPING, DEFAULT_SENSITIVITY, DT, MOVE_DIRECTIONS
 from envs.spread import SpreadLayout
 
@@ -39,12 +39,11 @@ class ScriptedSpreadExpert:
         for key in ("num_agent_neighbors", "num_landmark_neighbors"):
             if env_kwargs.get(key) is not None:
                 raise ValueError(f"the scripted expert needs full observations of {self.scenario}, not {key}")
-        env = make_parallel_env(self.scenario, env_kwargs)
+        found = env_spaces(self.scenario, env_kwargs)
         self.env_kwargs = dict(env_kwargs)
-        self.agents = list(env.possible_agents)
+        self.agents = found.agents
         self.layout = SpreadLayout(len(self.agents))
-        self.continuous = isinstance(env.action_space(self.agents[0]), spaces.Box)
-        env.close()
+        self.continuous = isinstance(found.action_spaces[self.agents[0]], spaces.Box)
 
     def act_batch(self, observations: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Observations [K, obs_dim] per agent to env actions [K] (int64) or [K, 5] (float32) per agent."""

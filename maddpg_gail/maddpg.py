@@ -7,16 +7,17 @@ Q_i sees every agent's observation and action in the fixed agent order (MADDPG, 
 
 from __future__ import annotations
 
+from typing import Protocol
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.distributions import Categorical
 
-from envs.spread import spread_layout
-from maddpg_gail.bc import bc_loss
+from envs.features import actor_features
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config
-from maddpg_gail.networks import ActionSpec, Actor, AgentLandmarkDistances, Critic
+from maddpg_gail.networks import ActionSpec, Actor, Critic
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -50,12 +51,20 @@ def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
 # --- the learner -------------------------------------------------------------------------------
 
 
-def actor_inputs(config: Config, obs_dims: list[int]) -> AgentLandmarkDistances | None:
-    """What `config.actor_inputs` (one of ACTOR_INPUTS: Config checks it) adds to the actors' observations;
-    ValueError where it does not fit the env."""
-    if config.actor_inputs == "distances":
-        return AgentLandmarkDistances(spread_layout(config.scenario, config.env_kwargs, obs_dims, "distances"))
-    return None
+class ActorLossTerm(Protocol):
+    """An extra term of the actors' loss (e.g. `imitation.CloningTerm`): `weight` times the sum over agents of
+    `term(i, actor)` joins the policy gradient's loss; its unweighted values are logged per agent as `name`."""
+
+    name: str
+    weight: float
+
+    def __call__(self, i: int, actor: Actor) -> torch.Tensor: ...
+
+
+def actor_inputs(config: Config, obs_dims: list[int]) -> nn.Module | None:
+    """The feature module `config.actor_inputs` (one of ACTOR_INPUTS: Config checks it) adds to the actors'
+    observations; ValueError where it does not fit the env."""
+    return actor_features(config.actor_inputs, config.scenario, config.env_kwargs, obs_dims)
 
 
 def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSpec]) -> nn.ModuleList:
@@ -117,13 +126,13 @@ class MADDPG:
     def update(
         self,
         batch: Batch,
-        expert: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None,
         update_actors: bool = True,
+        extra_actor_loss: ActorLossTerm | None = None,
     ) -> dict[str, torch.Tensor]:
         """One gradient step for every critic, then every actor, then the target networks.
 
-        `expert` (observations, actions) per agent adds `config.bc_weight` times the behaviour-cloning
-        loss to each actor's; `update_actors=False` trains the critics alone (a warm-up), ignoring `expert`.
+        `extra_actor_loss` adds its term to the actors' loss; `update_actors=False` trains the critics alone
+        (a warm-up), ignoring it.
         """
         cfg = self.config
         targets = self.td_targets(batch)
@@ -143,7 +152,7 @@ class MADDPG:
         if not update_actors:
             return stats
 
-        actor_losses, cloning_losses, raw_outputs = [], [], []
+        actor_losses, extra_losses, raw_outputs = [], [], []
         for i, (actor, critic) in enumerate(zip(self.actors, self.critics)):
             policy_action, raw_output = actor.differentiable(batch.obs[i])
             raw_outputs.append(raw_output.detach())
@@ -151,11 +160,11 @@ class MADDPG:
             actions[i] = policy_action  # the other agents keep the actions they took
             q_of_policy = critic(self.critic_input(i, batch.obs, actions))
             actor_losses.append(actor_loss(q_of_policy, raw_output, cfg.logits_regularization))
-            if expert is not None:
-                cloning_losses.append(bc_loss(actor, expert[0][i], expert[1][i]))
+            if extra_actor_loss is not None:
+                extra_losses.append(extra_actor_loss(i, actor))
         total = torch.stack(actor_losses).sum()
-        if cloning_losses:
-            total = total + cfg.bc_weight * torch.stack(cloning_losses).sum()
+        if extra_losses:
+            total = total + extra_actor_loss.weight * torch.stack(extra_losses).sum()
         self.actor_optimizer.zero_grad()
         # Gradients for the actors only: the critics' weight gradients would be thrown away.
         total.backward(inputs=list(self.actors.parameters()))
@@ -165,8 +174,8 @@ class MADDPG:
 
         stats["actor_loss"] = torch.stack(actor_losses).detach()  # the policy-gradient part only
         stats["actor_grad_norm"] = torch.stack(actor_grad_norms)
-        if cloning_losses:
-            stats["bc_loss"] = torch.stack(cloning_losses).detach()
+        if extra_losses:
+            stats[extra_actor_loss.name] = torch.stack(extra_losses).detach()
         if all(spec.discrete for spec in self.action_specs):
             # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
             # validate_args=False: logits that overflowed to inf must reach the trainer's finite check as a NaN

@@ -10,8 +10,6 @@ import torch.nn.functional as F
 from gymnasium import spaces
 from torch import nn
 
-from envs.spread import SpreadLayout
-
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -70,30 +68,14 @@ def greedy_one_hot(logits: torch.Tensor) -> torch.Tensor:
     return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
 
 
-class AgentLandmarkDistances(nn.Module):
-    """An actor's inputs: its observation, then the distance from every agent to every landmark in it.
-
-    Which landmark a simple_spread_v3 agent should take depends on all of these distances at once (who
-    is nearest to what); a small MLP learns that poorly from the offsets alone (README, imitation).
-    Computed from the agent's own observation: the actor stays decentralized.
-    """
-
-    def __init__(self, layout: SpreadLayout):
-        super().__init__()
-        self.layout = layout
-        self.extra_dims = layout.n**2
-
-    def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        return torch.cat([obs, self.layout.distances(obs)], dim=-1)
-
-
 class Actor(nn.Module):
     """Maps one agent's observation to its action; `forward` returns the raw network output
-    (logits for discrete actions, pre-sigmoid values for continuous ones). `inputs`, where given,
-    adds features of the observation before the MLP."""
+    (logits for discrete actions, pre-sigmoid values for continuous ones). `inputs`, where given, is a
+    feature module (envs/features.py): observations [..., obs_dim] to [..., obs_dim + inputs.extra_dims],
+    the MLP's input."""
 
     def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...],
-                 inputs: AgentLandmarkDistances | None = None):
+                 inputs: nn.Module | None = None):
         super().__init__()
         self.action = action
         self.inputs = inputs if inputs is not None else nn.Identity()

@@ -3,7 +3,9 @@
     for each step of the K envs:
         a_i ~ mu_i(o_i) + exploration            (decentralized, one batched forward per agent)
         store (o, a, r, o', terminated) x K       (truncation at max_cycles is not termination)
-        every `update_every` transitions: sample a batch, update critics, actors, targets
+        every `update_every` transitions: the imitation step (MAGAIL: the discriminators learn), then
+            sample a batch (its rewards the imitation's where it has them), update critics, actors
+            (plus the imitation's actor loss), targets
         on finished episodes: log returns; on intervals: evaluate greedily, checkpoint, GIF
 """
 
@@ -26,17 +28,15 @@ import progressbar
 import torch
 
 from envs import make_vector_env, teams
-from envs.symmetries import WorldSymmetries, world_symmetries
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail import run_folder
 from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, WriteError, atomic_path, check_same_run,
                                     load_checkpoint, save_checkpoint)
-from maddpg_gail.config import Config, run_capacity
+from maddpg_gail.config import Config, episode_rounds, run_capacity
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif, team_returns
-from maddpg_gail.bc import behaviour_cloning
-from maddpg_gail.demonstrations import DemonstrationsError, ExpertData, file_digest, load_demonstrations
-from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
+from maddpg_gail.demonstrations import DemonstrationsError
 from maddpg_gail.event_log import EventLog
+from maddpg_gail.imitation import Imitation
 from maddpg_gail.maddpg import MADDPG
 from maddpg_gail.networks import ActionSpec, NonFiniteError
 from maddpg_gail.policy import BEST_POLICY_NAME, POLICY_NAME, Policy, policy_state, save_policy, spec_dicts
@@ -149,26 +149,7 @@ class Trainer:
             run_capacity(cfg), self.obs_dims, [s.dim for s in self.action_specs], self.device, seed=cfg.seed,
             num_envs=cfg.num_envs, n_step=cfg.n_step, gamma=cfg.gamma,
         )
-        self.expert: ExpertData | None = None  # demonstrations, for MAGAIL and behaviour cloning
-        self.gail: DiscriminatorTrainer | None = None
-        self.symmetries: WorldSymmetries | None = None  # for discriminator_symmetries and bc_symmetries
-        self.demos_digest = ""
-        if cfg.demos is not None:
-            demos = load_demonstrations(Path(cfg.demos), cfg.scenario, cfg.parallel_env_kwargs())
-            self.expert = ExpertData(demos, self.action_specs, self.device, seed=cfg.seed)
-            self.demos_digest = file_digest(cfg.demos)
-        if cfg.reward == "gail":
-            discriminators = Discriminators(
-                self.obs_dims, [s.dim for s in self.action_specs], tuple(cfg.hidden_sizes),
-                centralized=cfg.discriminator == "centralized",
-            ).to(self.device)
-            self.gail = DiscriminatorTrainer(
-                discriminators, cfg.discriminator_lr, cfg.discriminator_reward,
-                cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,
-            )
-        if cfg.discriminator_symmetries or cfg.bc_symmetries:
-            self.symmetries = world_symmetries(cfg.scenario, cfg.env_kwargs, self.obs_dims,
-                                               [s.dim for s in self.action_specs], cfg.relabel_entities, self.device)
+        self.imitation = Imitation(cfg, self.obs_dims, self.action_specs, self.device)  # does nothing without demos
         self.policy = Policy(cfg.scenario, cfg.parallel_env_kwargs(), self.agents, self.learner.actors, cfg.demos)
         self.teams = teams(cfg.scenario, cfg.parallel_env_kwargs())  # {} unless competitive
         self.best_eval = -float("inf")  # the best evaluation's return summed over agents, kept as best_policy.pt
@@ -222,62 +203,24 @@ class Trainer:
         stats = None
         due = self.counters.env_steps // cfg.update_every * cfg.updates_per_round
         while self.counters.updates < due:
-            discriminator_stats = {}
-            reward_fn = None
-            if self.gail is not None:  # MAGAIL: the discriminators' reward, computed now, replaces the environment's
-                discriminator_stats = self.update_discriminators()
-                reward_fn = self.gail.rewards
-            batch = self.buffer.sample(cfg.batch_size, reward_fn=reward_fn)
+            imitation_stats = self.imitation.step(self.buffer, self.explore)  # MAGAIL: the discriminators learn
+            batch = self.buffer.sample(cfg.batch_size, reward_fn=self.imitation.reward_fn)
             update_actors = self.counters.updates >= cfg.actor_warmup_updates
-            expert = self.expert_sample(cfg.batch_size, cfg.bc_symmetries) if cfg.bc_weight > 0 and update_actors else None
-            stats = self.learner.update(batch, expert, update_actors)
-            stats.update(discriminator_stats)
+            stats = self.learner.update(batch, update_actors, self.imitation.actor_loss(update_actors))
+            stats.update(imitation_stats)
             self.counters.updates += 1
             if not torch.isfinite(torch.stack(list(stats.values()))).all():  # one check of all losses and norms
                 for name, per_agent in stats.items():
                     self.check_finite(name.replace("_", " "), per_agent.cpu().numpy())
         return stats
 
-    def update_discriminators(self) -> dict[str, torch.Tensor]:
-        """One discriminator step: expert transitions against the policy's, sampled from the replay buffer.
-
-        With `discriminator_state_matched` f, a fraction f of the policy's samples pair expert observations
-        with the actions the policy takes there instead: states that both sides share leave the
-        discriminators only the actions to tell them apart by, rather than the demonstrations' states.
-        With `discriminator_symmetries`, every sample of either side is turned by a random rotation or
-        reflection of the plane (envs/symmetries.py): eight demonstrations for each one recorded; with
-        `relabel_entities`, also by a random relabelling of the agents and of the landmarks.
-        """
-        cfg = self.config
-        matched = round(cfg.batch_size * cfg.discriminator_state_matched)
-        policy = self.buffer.sample(cfg.batch_size - matched)
-        obs, actions = policy.obs, policy.actions
-        if matched:
-            expert_obs, _ = self.expert.sample(matched)
-            own_actions = self.learner.act(expert_obs, self.noise_std())
-            obs = [torch.cat(pair) for pair in zip(obs, expert_obs)]
-            actions = [torch.cat(pair) for pair in zip(actions, own_actions)]
-        expert = self.expert_sample(cfg.batch_size, cfg.discriminator_symmetries)
-        if cfg.discriminator_symmetries:
-            obs, actions = self.symmetries.augment(obs, actions, self.expert.generator)
-        result = self.gail.update(expert, (obs, actions))
-        return {
-            "discriminator_loss": result.loss,
-            "discriminator_expert_accuracy": result.expert_accuracy,
-            "discriminator_policy_accuracy": result.policy_accuracy,
-            "gail_reward": result.policy_reward,
-        }
-
-    def expert_sample(self, batch_size: int, turned: bool) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """Expert (observations, actions); `turned`: each sample by a random symmetry (`self.symmetries`)."""
-        sample = self.expert.sample(batch_size)
-        return self.symmetries.augment(*sample, self.expert.generator) if turned else sample
+    def explore(self, obs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The policy's exploring actions at these observations, as it collects them now."""
+        return self.learner.act(obs, self.noise_std())
 
     def clone_actors(self) -> list[float]:
         """Behaviour cloning of every actor on the demonstrations; the targets start from the clones."""
-        cfg = self.config
-        losses = behaviour_cloning(self.learner.actors, self.expert, cfg.bc_epochs, cfg.bc_batch_size, cfg.bc_lr,
-                                   self.symmetries if cfg.bc_symmetries else None)
+        losses = self.imitation.clone(self.learner.actors)
         self.learner.target_actors.load_state_dict(self.learner.actors.state_dict())
         return losses
 
@@ -378,7 +321,7 @@ class Trainer:
         if cfg.env_kwargs.get("terminate_on_success"):
             return (f"episodes: {cfg.episodes} to {cfg.episodes + k - 1} will run: the {k} envs (--num-envs) step "
                     f"together, and the run ends at the first step by which {cfg.episodes} episodes have ended")
-        total = self.counters.episodes + -(-remaining // k) * k
+        total = self.counters.episodes + episode_rounds(remaining, k) * k
         if total == cfg.episodes:
             return None
         return (f"episodes: {total} will run: --episodes {cfg.episodes} in whole rounds of the {k} envs "
@@ -476,7 +419,7 @@ class Trainer:
             {
                 "config": self.config.to_dict(),
                 "device": self.device.type,
-                "demos_sha256": self.demos_digest,
+                "demos_sha256": self.imitation.demos_digest,
                 "agents": list(self.agents),
                 "obs_dims": self.obs_dims,
                 "action_specs": spec_dicts(self.action_specs),
@@ -484,8 +427,7 @@ class Trainer:
                 "wall_time": self.wall_time,
                 "best_eval_return_sum": self.best_eval,
                 "learner": self.learner.state_dict(),
-                "discriminators": self.gail.state_dict() if self.gail is not None else {},
-                "expert_sampler": self.expert.state_dict() if self.expert is not None else {},
+                **self.imitation.state_dict(),  # "discriminators", "expert_sampler"
                 "buffer": self.buffer.state_dict(),
                 "env": self.env.state_dict(),
                 "episode_returns": torch.from_numpy(self.episode_returns.copy()),
@@ -501,10 +443,7 @@ class Trainer:
 
     def restore(self, state: dict) -> None:
         self.learner.load_state_dict(state["learner"])
-        if self.gail is not None:
-            self.gail.load_state_dict(state["discriminators"])
-        if self.expert is not None:
-            self.expert.load_state_dict(state["expert_sampler"])
+        self.imitation.load_state_dict(state)
         self.buffer.load_state_dict(state["buffer"])
         self.obs = self.env.load_state_dict(state["env"])
         self.counters = Counters(**state["counters"])
@@ -583,7 +522,7 @@ def _resume(run_dir: Path, episodes: int | None) -> tuple[Path, bool]:
         trainer = Trainer(config, run_dir)
     except DemonstrationsError as error:
         raise CheckpointError(f"{path}: its demonstrations do not load: {error}") from None
-    if state.get("demos_sha256", trainer.demos_digest) != trainer.demos_digest:
+    if state.get("demos_sha256", trainer.imitation.demos_digest) != trainer.imitation.demos_digest:
         raise CheckpointError(f"{path}: its demonstrations {config.demos} have changed since the run was trained "
                               f"on them; put the original file back to resume it")
     try:

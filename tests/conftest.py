@@ -2,6 +2,7 @@ import dataclasses
 import os
 import shutil
 import warnings
+from itertools import permutations
 from pathlib import Path
 
 # progressbar2 keeps the sys.stderr it sees when progressbar.utils first loads as the real one for every
@@ -33,6 +34,12 @@ TINY_CONFIG = Config(
     save_interval=6,
     device="cpu",
 )
+
+
+def all_orders(relabellings) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Every (landmark order, agent order) pair of `envs.symmetries.Relabellings`, each [N]: (N!)^2 relabellings."""
+    orders = [torch.tensor(order, device=relabellings.device) for order in permutations(range(relabellings.n))]
+    return [(landmarks, agents) for landmarks in orders for agents in orders]
 
 
 @pytest.fixture

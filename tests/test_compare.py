@@ -18,18 +18,9 @@ import numpy as np
 import pytest
 
 from maddpg_gail.checkpoint import load_checkpoint
-from maddpg_gail.compare import (
-    FINAL_EVAL_SEED,
-    VARIANTS,
-    CompareError,
-    find_runs,
-    mean_and_ci,
-    report,
-    run_state,
-    t_interval,
-    variant_config,
-    variant_of,
-)
+from maddpg_gail.reports import FINAL_EVAL_SEED, find_runs, mean_and_ci, report, t_interval
+from maddpg_gail.sweeps import run_state
+from maddpg_gail.variants import VARIANTS, CompareError, variant_config, variant_of
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import collect, save_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate

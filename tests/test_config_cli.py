@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from maddpg_gail import cli
-from maddpg_gail.compare import CompareError, parse_variants, report
+from maddpg_gail.reports import report
+from maddpg_gail.variants import CompareError, parse_variants
 from maddpg_gail.config import Config, ConfigError
 from maddpg_gail.trainer import train
 

@@ -21,7 +21,7 @@ import torch
 
 import main
 from conftest import TINY_CONFIG
-from maddpg_gail import compare, load_policy, run_folder
+from maddpg_gail import load_policy, reports, run_folder, sweeps
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.budget import BudgetError, check_budget
 from maddpg_gail.checkpoint import CheckpointError, WriteError, load_checkpoint, save_checkpoint
@@ -147,7 +147,7 @@ def test_a_compare_worker_refuses_a_run_folder_another_process_holds(run_copy, l
     lock_holder(run_copy)
     before = {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()}
     with pytest.raises(run_folder.RunFolderError, match="is in use by process"):
-        compare.train_pair(TINY_CONFIG.to_dict(), str(run_copy), partial=False, final_eval_episodes=2)
+        sweeps.train_pair(TINY_CONFIG.to_dict(), str(run_copy), partial=False, final_eval_episodes=2)
     assert {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()} == before  # its leftovers not cleared
 
 
@@ -334,10 +334,10 @@ def test_compare_workers_die_when_the_sweep_is_killed_with_kill_9():
     parent = python("""
         import multiprocessing, os, time
         from concurrent.futures import ProcessPoolExecutor
-        from maddpg_gail import compare
+        from maddpg_gail import sweeps
 
         pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=compare._init_pool_worker, initargs=(os.getpid(),))
+                                   initializer=sweeps._init_pool_worker, initargs=(os.getpid(),))
         print(pool.submit(os.getpid).result(), flush=True)
         pool.submit(time.sleep, 120)  # a worker busy with its run
         time.sleep(120)
@@ -552,7 +552,7 @@ def test_report_evaluates_the_checkpoint_and_marks_an_unfinished_run(tiny_config
         f.write("18,450,3")  # and a row cut short by the kill
     monkeypatch.undo()
     out = tmp_path / "report"
-    compare.report([run_dir], out, final_eval_episodes=2)
+    reports.report([run_dir], out, final_eval_episodes=2)
     results = list(csv.DictReader((out / "results.csv").open()))
     assert results[0]["episodes"] == "6"
     assert json.loads((run_dir / "final_eval.json").read_text())["trained_episodes"] == 6

@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from envs.symmetries import ELEMENTS, plane_symmetries
+from conftest import all_orders
+from envs.features import plane_symmetries
+from envs.symmetries import ELEMENTS
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
@@ -38,13 +40,13 @@ def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged
     for _ in range(60):
         trainer.collect_step()
     calls = []
-    original = trainer.gail.rewards
+    original = trainer.imitation.gail.rewards
 
     def spy(obs, actions):
         calls.append(len(obs[0]))
         return original(obs, actions)
 
-    trainer.gail.rewards = spy
+    trainer.imitation.gail.rewards = spy
     stats = trainer.learn()
     assert calls and calls[0] == config.batch_size * config.n_step  # every step of every n-step return
     for name in ("discriminator_loss", "discriminator_expert_accuracy", "discriminator_policy_accuracy",
@@ -65,19 +67,19 @@ def test_state_matched_samples_pair_expert_observations_with_the_policys_actions
     for _ in range(60):
         trainer.collect_step()
     seen = []
-    update = trainer.gail.update
-    trainer.gail.update = lambda expert, policy: seen.append(policy) or update(expert, policy)
-    trainer.update_discriminators()
+    update = trainer.imitation.gail.update
+    trainer.imitation.gail.update = lambda expert, policy: seen.append(policy) or update(expert, policy)
+    trainer.imitation.update_discriminators(trainer.buffer, trainer.explore)
     (obs, actions), = seen
     matched = round(config.batch_size * 0.25)
     assert [len(o) for o in obs] == [len(a) for a in actions] == [config.batch_size] * 3
     for i in range(3):
-        expert_obs = {tuple(row) for row in trainer.expert.obs[i].tolist()}
+        expert_obs = {tuple(row) for row in trainer.imitation.expert.obs[i].tolist()}
         assert all(tuple(row) in expert_obs for row in obs[i][-matched:].tolist())
         assert torch.equal(actions[i].sum(dim=1), torch.ones(config.batch_size))  # one-hot, as the policy acts
     # the same expert step for every agent: a centralized discriminator sees a consistent joint state
-    rows = [trainer.expert.obs[0].tolist().index(row) for row in obs[0][-matched:].tolist()]
-    assert all(obs[i][-matched + k].tolist() == trainer.expert.obs[i][r].tolist() for i in range(3)
+    rows = [trainer.imitation.expert.obs[0].tolist().index(row) for row in obs[0][-matched:].tolist()]
+    assert all(obs[i][-matched + k].tolist() == trainer.imitation.expert.obs[i][r].tolist() for i in range(3)
                for k, r in enumerate(rows))
 
 
@@ -111,7 +113,7 @@ def group_elements(symmetries):
     if symmetries.relabellings is None:
         return turnings
     return [lambda obs, actions, t=t, r=relabelling(*orders): t(*r(obs, actions))
-            for orders in symmetries.relabellings.all_orders() for t in turnings]
+            for orders in all_orders(symmetries.relabellings) for t in turnings]
 
 
 def assert_turned_recorded_steps(symmetries, sample, recorded_obs, recorded_actions):
@@ -138,13 +140,13 @@ def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, d
     for _ in range(60):
         trainer.collect_step()
     seen = []
-    update = trainer.gail.update
-    trainer.gail.update = lambda expert, policy: seen.append((expert, policy)) or update(expert, policy)
-    trainer.update_discriminators()
+    update = trainer.imitation.gail.update
+    trainer.imitation.gail.update = lambda expert, policy: seen.append((expert, policy)) or update(expert, policy)
+    trainer.imitation.update_discriminators(trainer.buffer, trainer.explore)
     (expert, policy), = seen
-    assert_turned_recorded_steps(trainer.symmetries, expert, trainer.expert.obs, trainer.expert.actions)
+    assert_turned_recorded_steps(trainer.imitation.symmetries, expert, trainer.imitation.expert.obs, trainer.imitation.expert.actions)
     buffer_obs, buffer_actions = trainer.buffer._obs_and_actions(trainer.buffer.storage[: len(trainer.buffer)])
-    assert_turned_recorded_steps(trainer.symmetries, policy, buffer_obs, buffer_actions)
+    assert_turned_recorded_steps(trainer.imitation.symmetries, policy, buffer_obs, buffer_actions)
 
 
 @pytest.mark.parametrize("relabel_entities", [False, True])
@@ -156,12 +158,12 @@ def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_
         trainer.collect_step()
     seen = []
     update = trainer.learner.update
-    trainer.learner.update = lambda batch, expert, update_actors: seen.append(expert) or update(batch, expert,
-                                                                                              update_actors)
+    trainer.learner.update = lambda batch, update_actors, term: seen.append(term and (term.obs, term.actions)) or update(
+        batch, update_actors, term)
     trainer.learn()
     assert seen and all(expert is not None for expert in seen)
     for expert in seen:
-        assert_turned_recorded_steps(trainer.symmetries, expert, trainer.expert.obs, trainer.expert.actions)
+        assert_turned_recorded_steps(trainer.imitation.symmetries, expert, trainer.imitation.expert.obs, trainer.imitation.expert.actions)
 
 
 # with options: the critic-only warm-up ends after the resume point (update 15 of 30), the cloning term is
@@ -244,8 +246,8 @@ def test_a_clone_with_bc_symmetries_also_acts_as_the_turned_expert(tiny_config, 
     symmetries = plane_symmetries(config.scenario, config.env_kwargs, trainer.obs_dims, [5] * 3)
     agreement = []  # per element g: how often the clone takes the turned expert action at a turned state
     for g in range(len(ELEMENTS)):
-        obs, actions = symmetries.apply(torch.full((trainer.expert.size,), g), trainer.expert.obs,
-                                        trainer.expert.actions)
+        obs, actions = symmetries.apply(torch.full((trainer.imitation.expert.size,), g), trainer.imitation.expert.obs,
+                                        trainer.imitation.expert.actions)
         with torch.no_grad():
             taken = [actor.greedy(o).argmax(-1) for actor, o in zip(trainer.learner.actors, obs)]
         agreement.append(sum((t == a.argmax(-1)).float().mean() for t, a in zip(taken, actions)).item() / 3)

@@ -8,6 +8,7 @@ from torch import nn
 
 from envs import make_parallel_env
 from maddpg_gail.buffer import Batch
+from maddpg_gail.imitation import CloningTerm
 from maddpg_gail.maddpg import MADDPG, actor_loss, td_target
 from maddpg_gail.networks import ActionSpec
 
@@ -122,9 +123,10 @@ def test_a_behaviour_cloning_term_pulls_the_actors_to_the_expert_actions(tiny_co
         expert_actions = [torch.sigmoid(2 * obs[:, :dim]) for obs, dim in zip(expert_obs, action_dims)]
     else:
         expert_actions = [torch.eye(dim)[obs[:, :dim].argmax(-1)] for obs, dim in zip(expert_obs, action_dims)]
-    first = learner.update(random_batch(learner, size=32), (expert_obs, expert_actions))["bc_loss"]
+    cloning = CloningTerm(expert_obs, expert_actions, config.bc_weight)
+    first = learner.update(random_batch(learner, size=32), extra_actor_loss=cloning)["bc_loss"]
     for _ in range(300):
-        last = learner.update(random_batch(learner, size=32), (expert_obs, expert_actions))["bc_loss"]
+        last = learner.update(random_batch(learner, size=32), extra_actor_loss=cloning)["bc_loss"]
     assert first.shape == (2,) and (last < 0.2 * first).all(), (first, last)
     with torch.no_grad():
         actions = [actor.greedy(o) for actor, o in zip(learner.actors, expert_obs)]
@@ -150,7 +152,7 @@ def test_the_cloning_term_is_weighted_by_bc_weight(tiny_config):
         batch = random_batch(learner, size=16)
         expert = ([torch.randn(16, 18) for _ in range(3)], [torch.eye(5)[torch.arange(16) % 5] for _ in range(3)])
         learner.actor_optimizer.step = lambda: None  # keep the weights, read the gradients
-        learner.update(batch, expert)
+        learner.update(batch, extra_actor_loss=CloningTerm(*expert, config.bc_weight))
         return [p.grad.clone() for p in learner.actors.parameters()]
 
     for one, three in zip(actor_gradients(1.0), actor_gradients(3.0)):
@@ -278,7 +280,7 @@ def test_update_reports_every_statistic_per_agent(tiny_config):
     assert (stats["critic_grad_norm"] > 0).all() and (stats["actor_grad_norm"] > 0).all()
     torch.testing.assert_close(stats["policy_entropy"], torch.stack(entropies))
     expert = ([torch.randn(32, 18) for _ in range(3)], [torch.eye(5)[torch.arange(32) % 5] for _ in range(3)])
-    assert learner.update(batch, expert)["bc_loss"].shape == (3,)
+    assert learner.update(batch, extra_actor_loss=CloningTerm(*expert, 1.0))["bc_loss"].shape == (3,)
 
 
 def test_a_learner_state_dict_restores_every_network_and_optimizer(tiny_config):

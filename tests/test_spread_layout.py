@@ -6,7 +6,7 @@ import torch
 
 from envs import make_parallel_env
 from envs.spread import SpreadLayout, spread_layout
-from envs.symmetries import relabellings, world_symmetries
+from envs.features import relabellings, world_symmetries
 
 
 @pytest.mark.parametrize("n", [3, 4])

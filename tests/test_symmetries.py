@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import all_orders
 from envs.batched import BatchedVectorEnv
-from envs.symmetries import ELEMENTS, SYMMETRIC_SCENARIOS, plane_symmetries, relabellings, turn, world_symmetries
+from envs.features import SYMMETRIC_SCENARIOS, plane_symmetries, relabellings, world_symmetries
+from envs.symmetries import ELEMENTS, turn
 
 NUM_ENVS = 8
 
@@ -147,7 +149,7 @@ def test_augment_relabels_with_every_pair_of_orders_and_turns_the_plane_after():
     relabel = relabellings("simple_spread_v3", {}, [18] * 3)
     joint = torch.cat(sum(relabel.augment(obs, actions, torch.Generator().manual_seed(0)), []), dim=1)
     candidates = [torch.cat(sum(relabel.apply(landmarks.expand(samples, n), agents.expand(samples, n), obs, actions),
-                                []), dim=1) for landmarks, agents in relabel.all_orders()]
+                                []), dim=1) for landmarks, agents in all_orders(relabel)]
     matches = torch.stack([(joint == candidate).all(dim=1) for candidate in candidates])  # [36, samples]
     assert len(candidates) == 36 and (matches.sum(dim=0) == 1).all()
     assert set(matches.float().argmax(dim=0).tolist()) == set(range(36))

@@ -1,89 +1,50 @@
-"""Compare variants across seeds: train every (variant, seed) pair, locally or on Ray, then report.
+"""Reports of run folders: out/results.md, results.csv, curves.png and <variant>__best.gif.
 
-    sweep(config, variants, seeds, out, ...)   out/<variant>__s<seed>/, each a normal run folder
-    report(run_dirs, out, ...)                 out/results.md, results.csv, curves.png, <variant>__best.gif
-
-Variants: maddpg and iddpg learn from the environment's reward; magail and magail-centralized from
-discriminators of expert demonstrations (decentralized or centralized D); bc clones the expert's actions
-without any episode of reinforcement learning. The imitation variants need `config.demos`.
+    report(run_dirs, out, ...)
 
 A run's final greedy return is its final policy evaluated once on `final_eval_episodes` episodes that
 start from FINAL_EVAL_SEED (the same episodes for every run, so variants meet identical starts), cached
 in the run folder as final_eval.json. Intervals are Student t intervals of the mean over seeds, with n beside them.
 The normalized score scales returns so that random actions score 0 and a reference 1: a reference run's
 final return, or else R_expert, the mean return of the episodes of the demonstrations the runs learned from.
+
+Changes here when what a report reads or shows changes.
 """
 
 from __future__ import annotations
 
 import csv
-import dataclasses
-import io
 import json
-import multiprocessing
-import os
-import shutil
-import signal
-import socket
 import sys
-import tarfile
-import tempfile
-import traceback
-from concurrent.futures import Future, ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable
 
 import numpy as np
-import torch
 
 from maddpg_gail import run_folder, trainer
 from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint
-from maddpg_gail.config import Config, Options
+from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
 from maddpg_gail.policy import load_policy
+from maddpg_gail.variants import CompareError, VARIANTS, base_variant, variant_of
 
-
-@dataclass(frozen=True)
-class Variant:
-    """A named way to train: the Config fields that define it, and what it needs."""
-
-    overrides: dict[str, Any]
-    needs_demos: bool = False
-
-    @property
-    def cloning(self) -> bool:
-        """Behaviour cloning (`trainer.clone`): the actors learn from the demonstrations in no episodes at all."""
-        return self.overrides.get("episodes") == 0
-
-
-# The one table of variants; its order is the order of the results table and the curves' colors.
-VARIANTS: dict[str, Variant] = {
-    "maddpg": Variant({"critic": "centralized", "reward": "env"}),
-    "iddpg": Variant({"critic": "independent", "reward": "env"}),
-    "magail": Variant({"critic": "centralized", "reward": "gail", "discriminator": "decentralized"},
-                      needs_demos=True),
-    "magail-centralized": Variant({"critic": "centralized", "reward": "gail", "discriminator": "centralized"},
-                                  needs_demos=True),
-    "bc": Variant({"episodes": 0}, needs_demos=True),
-}
 
 FINAL_EVAL_NAME = "final_eval.json"
+
+
 FINAL_EVAL_EPISODES = 100
+
+
 FINAL_EVAL_SEED = 123
-LOG_NAME = "train.log"
+
+
 CONFIDENCE = 0.95
+
+
 FEW_SEEDS = 5  # below this many seeds, results.md warns that the intervals are wide and rough
-
-
-class CompareError(Exception):
-    """A sweep or report that cannot go ahead; the message says why in one line."""
-
-
-# --- statistics -------------------------------------------------------------------------------
 
 
 def t_interval(samples: Iterable[float] | np.ndarray, confidence: float = CONFIDENCE) -> tuple[np.ndarray, np.ndarray]:
@@ -108,102 +69,6 @@ def mean_and_ci(values: Iterable[float]) -> tuple[float, float, float]:
     values = np.asarray(list(values), dtype=float)
     low, high = t_interval(values)
     return float(values.mean()), float(low), float(high)
-
-
-# --- run folders ------------------------------------------------------------------------------
-
-
-def run_name(variant: str, seed: int) -> str:
-    return f"{variant}__s{seed}"
-
-
-def variant_config(base: Config, variant: str, seed: int) -> Config:
-    return dataclasses.replace(base, **VARIANTS[variant].overrides, seed=seed)
-
-
-def needing_demos(variants: Iterable[str]) -> list[str]:
-    return [name for name in variants if VARIANTS[name].needs_demos]
-
-
-@dataclass(frozen=True)
-class VariantSpec:
-    """A variant of a sweep: a named variant and Config fields set on top of it, e.g. "maddpg actor_lr=1e-3"."""
-
-    base: str
-    overrides: tuple[tuple[str, Any], ...] = ()
-
-    @property
-    def name(self) -> str:  # the run folders' prefix: out/<name>__s<seed>
-        return "__".join([self.base, *(f"{k}={json.dumps(v)}" for k, v in self.overrides)])
-
-    @property
-    def needs_demos(self) -> bool:
-        return VARIANTS[self.base].needs_demos
-
-    def config(self, base: Config, seed: int) -> Config:
-        return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
-
-
-def parse_variants(texts: Iterable[str], demos_given: bool) -> list[VariantSpec]:
-    """--variants: names ("maddpg"), comma-separated names ("maddpg,iddpg"), a name with Config fields set
-    ("maddpg actor_lr=1e-3 tau=0.05"), or a YAML file listing such strings. None given: every variant, or
-    without demonstrations those that need none. CompareError names what cannot be read."""
-    words: list[str] = []
-    for text in texts:
-        if text.endswith((".yaml", ".yml")):
-            import yaml
-
-            try:
-                listed = yaml.safe_load(Path(text).read_text())
-            except (OSError, yaml.YAMLError) as error:
-                raise CompareError(f"{text}: not a readable YAML list of variants ({error})") from None
-            if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
-                raise CompareError(f"{text}: a variants file is a YAML list of strings, e.g. - maddpg actor_lr=1e-3")
-            words += listed
-        elif " " in text.strip():
-            words.append(text)
-        else:
-            words += text.split(",")
-    if not words:
-        return [VariantSpec(name) for name in VARIANTS if demos_given or not VARIANTS[name].needs_demos]
-    fields = {f.name for f in dataclasses.fields(Config)}
-    specs = []
-    for word in words:
-        name, *pairs = word.split()
-        if name not in VARIANTS:
-            raise CompareError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-        try:
-            overrides = Options().parse_pairs(pairs)
-        except ValueError as error:
-            raise CompareError(f"{word!r}: {error}") from None
-        for key in overrides:
-            if key not in fields or key == "seed":
-                raise CompareError(f"{word!r}: {key!r} is not a Config field a variant can set"
-                                   + (" (--seeds sets the seeds)" if key == "seed" else ""))
-        specs.append(VariantSpec(name, tuple(overrides.items())))
-    if len({spec.name for spec in specs}) < len(specs):
-        raise CompareError(f"{' '.join(texts)!r} names a variant twice")
-    return specs
-
-
-def variant_of(config: Config, run_dir: Path) -> str:
-    """The variant a run's config belongs to, with a "+..." label for each way it starts from or leans on
-    demonstrations beyond that variant (e.g. "maddpg+bc-init", "magail+bc-weight=0.5").
-
-    A run of no episodes is behaviour cloning whatever its other fields (its reward and critic are the
-    defaults, which would read as maddpg); any other run is the variant whose overrides it has.
-    """
-    values = config.to_dict()
-    matches = [name for name, variant in VARIANTS.items()
-               if variant.cloning == (config.episodes == 0)
-               and all(values[k] == v for k, v in variant.overrides.items())]
-    if len(matches) != 1:
-        raise CompareError(f"{run_dir}: its config matches {len(matches)} of the variants {', '.join(VARIANTS)}")
-    if VARIANTS[matches[0]].cloning:
-        return matches[0]
-    extras = [("bc-init", config.bc_init), (f"bc-weight={config.bc_weight:g}", config.bc_weight > 0),
-              (f"warmup={config.actor_warmup_updates}", config.actor_warmup_updates > 0)]
-    return matches[0] + "".join(f"+{label}" for label, used in extras if used)
 
 
 def read_metrics(run_dir: Path, up_to: int | None = None) -> tuple[np.ndarray, np.ndarray, float]:
@@ -305,10 +170,6 @@ def find_runs(paths: Iterable[Path]) -> list[Path]:
     return runs
 
 
-def default_compare_dir(config: Config, root: Path = Path("runs")) -> Path:
-    return root / f"compare__{config.scenario}__{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-
-
 def default_report_dir(paths: list[Path], root: Path = Path("runs")) -> Path:
     """A single compare folder gets its report inside; anything else a new folder."""
     if len(paths) == 1 and not (paths[0] / "config.json").is_file():
@@ -316,313 +177,10 @@ def default_report_dir(paths: list[Path], root: Path = Path("runs")) -> Path:
     return root / f"report__{datetime.now().strftime('%Y%m%d-%H%M%S')}"
 
 
-# --- sweeps -----------------------------------------------------------------------------------
-
-
-def run_state(run_dir: Path, config: Config) -> str:
-    """"missing", "partial" (resumable from its checkpoint) or "finished" for a sweep's run folder.
-
-    A folder trained with other settings is an error: resuming or replacing it would mix two experiments.
-    A behaviour-cloning run (0 episodes) saves its checkpoint last, so it is finished or missing, never partial.
-    """
-    checkpoint = run_dir / "checkpoints" / CHECKPOINT_NAME
-    if not checkpoint.is_file():
-        return "missing"
-    state = load_checkpoint(checkpoint)
-    recorded = Config.from_dict(state["config"]).to_dict()
-    differing = [f"{k} {recorded[k]!r}, not {v!r}" for k, v in config.to_dict().items()
-                 if k != "episodes" and recorded[k] != v]
-    if differing:
-        raise CompareError(f"{run_dir} was trained with other settings ({', '.join(differing)}); choose another --out")
-    return "finished" if state["counters"]["episodes"] >= config.episodes else "partial"
-
-
-@contextmanager
-def output_to(log_path: Path, clear_first: bool = False) -> Iterator[None]:
-    """Send this process's file descriptors 1 and 2 (progress bars, C libraries too) to a log file.
-
-    Runs side by side would otherwise interleave their progress bars on one terminal. `clear_first`: the
-    leftovers of a run stopped before its first checkpoint (nothing there to resume) go first, the log too.
-    """
-    if clear_first:
-        run_folder.clear(log_path.parent)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = [os.dup(1), os.dup(2)]
-    with log_path.open("a") as log:
-        os.dup2(log.fileno(), 1)
-        os.dup2(log.fileno(), 2)
-        try:
-            yield
-        except BaseException:
-            traceback.print_exc()
-            raise
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            for fd, original in zip((1, 2), saved):
-                os.dup2(original, fd)
-                os.close(original)
-
-
-_stop_requested = False  # a pool worker got SIGINT/SIGTERM: idle, or training (where the trainer handled it)
-
-
-def _note_stop(signum, frame) -> None:
-    global _stop_requested
-    _stop_requested = True
-
-
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
-
-
-def die_with_parent(parent_pid: int) -> None:
-    """Have the kernel SIGKILL this process when its parent dies (Linux), even of kill -9.
-
-    A worker that outlived its sweep would go on training its queued runs unseen, beside a rerun of the
-    same sweep. SIGKILL, not SIGTERM: a worker ignores SIGTERM while idle (see `_init_pool_worker`), and
-    checkpoint writes are atomic, so a kill mid-write leaves the previous checkpoint whole.
-    """
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
-    if os.getppid() != parent_pid:  # the parent died before the kernel was told to watch it
-        os._exit(1)
-
-
-def _init_pool_worker(parent_pid: int) -> None:
-    die_with_parent(parent_pid)
-    # An idle worker that died of Ctrl-C would break the pool, which then kills the busy workers before
-    # they save their checkpoints; so idle workers only take note.
-    signal.signal(signal.SIGINT, _note_stop)
-    signal.signal(signal.SIGTERM, _note_stop)
-
-
-def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_episodes: int) -> bool:
-    """Train (or resume) one run to its episodes, then evaluate its final policy; runs in a worker.
-
-    A run of 0 episodes is behaviour cloning: a few seconds, not interrupted (a signal stops what follows it).
-    Returns False when a signal stopped it early (its checkpoint is then saved).
-    """
-    global _stop_requested
-    torch.set_num_threads(1)  # one core per run: the runs of a sweep share the machine
-    if _stop_requested:  # a signal reached this worker before: start nothing new
-        return False
-    config, run_dir = Config.from_dict(config), Path(run_dir)
-    # The lock first: a rerun of a sweep whose workers still train (its parent killed) must not touch their folders.
-    with run_folder.locked(run_dir), output_to(run_dir / LOG_NAME, clear_first=not partial):
-        if config.episodes == 0:
-            trainer.clone(config, run_dir)
-            completed = True
-        elif partial:
-            _, completed = trainer.resume(run_dir, config.episodes)
-        else:
-            _, completed = trainer.train(config, run_dir)
-        if completed:
-            final_evaluation(run_dir, final_eval_episodes)
-    if not completed:  # stopped by a signal: the pairs already queued to this worker must not start either
-        _stop_requested = True
-    return completed
-
-
-@contextmanager
-def sigterm_forwarded() -> Iterator[None]:
-    """SIGTERM to the sweep (kill, a job scheduler) reaches the workers too, and stops the sweep like Ctrl-C."""
-
-    def forward(signum, frame) -> None:
-        for child in multiprocessing.active_children():
-            child.terminate()  # the trainer takes SIGTERM as "save a checkpoint and stop"
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, forward)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
-def outcome(name: str, partial: bool, completed: bool = False, error: BaseException | None = None,
-            log_hint: str = "") -> str:
-    """What became of one pair (trained, resumed, interrupted or failed), printed as it becomes known."""
-    if error is not None and not isinstance(error, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
-        print(f"{name}: failed: {type(error).__name__}: {error}{log_hint}", file=sys.stderr)
-        return "failed"
-    result = ("resumed" if partial else "trained") if completed else "interrupted"
-    print(f"{name}: {result}")
-    return result
-
-
-def settled(name: str, partial: bool, future: Future, out: Path) -> str:
-    if future.cancelled():  # never started
-        return outcome(name, partial)
-    error = future.exception()
-    return outcome(name, partial, error is None and future.result(), error,
-                   log_hint=f" (traceback in {out / name / LOG_NAME})")
-
-
-def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int,
-                final_eval_episodes: int) -> dict[str, str]:
-    outcomes: dict[str, str] = {}
-    workers = min(workers, len(pending))
-    print(f"compare: {len(pending)} run(s) to train in {out}, {workers} at a time (each logs to its {LOG_NAME})")
-    # spawn: a fresh interpreter per worker, no forked torch thread pools or locks
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_pool_worker,
-                             initargs=(os.getpid(),)) as pool, \
-            sigterm_forwarded():
-        futures = {
-            pool.submit(train_pair, config.to_dict(), str(out / name), partial, final_eval_episodes): (name, partial)
-            for name, (config, partial) in pending.items()
-        }
-        try:
-            for future in as_completed(futures):
-                name, partial = futures[future]
-                outcomes[name] = settled(name, partial, future, out)
-        except KeyboardInterrupt:
-            # Ctrl-C reached the busy workers too (one process group): they save a checkpoint and return.
-            print("compare: interrupted; waiting for the running runs to save their checkpoints", file=sys.stderr)
-            pool.shutdown(cancel_futures=True)
-            for future, (name, partial) in futures.items():
-                if name not in outcomes:
-                    outcomes[name] = settled(name, partial, future, out)
-    return outcomes
-
-
-def pack_run(run_dir: Path) -> bytes:
-    """A run folder as an uncompressed tar: its checkpoint's float arrays barely compress."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w") as tar:
-        tar.add(run_dir, arcname="run")
-    return buffer.getvalue()
-
-
-def unpack_run(packed: bytes, run_dir: Path) -> None:
-    """Replace run_dir by a packed run folder, unpacked beside it first so a failure leaves the old one whole."""
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
-    try:
-        with tarfile.open(fileobj=io.BytesIO(packed)) as tar:
-            tar.extractall(staging, filter="data")
-        shutil.rmtree(run_dir, ignore_errors=True)
-        (staging / "run").rename(run_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def train_pair_packed(config: dict[str, Any], name: str, packed: bytes | None,
-                      final_eval_episodes: int) -> tuple[bool, bytes]:
-    """`train_pair` in a temporary folder of a Ray worker; returns (completed, the run folder packed)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        run_dir = Path(tmp) / name
-        if packed is not None:
-            unpack_run(packed, run_dir)
-        completed = train_pair(config, str(run_dir), packed is not None, final_eval_episodes)
-        return completed, pack_run(run_dir)
-
-
-RAY_CONNECT_TIMEOUT_S = 10
-
-
-def check_reachable(address: str, timeout_s: float = RAY_CONNECT_TIMEOUT_S) -> None:
-    """A Ray address that no one listens on makes `ray.init` retry for many minutes; a plain TCP connection
-    to it first fails in `timeout_s` at most. "auto" (a cluster found from this machine) is left to Ray."""
-    if address == "auto":
-        return
-    host, sep, port = address.removeprefix("ray://").rpartition(":")
-    if not sep or not port.isdigit():
-        raise CompareError(f"--ray-address {address}: not HOST:PORT (e.g. 10.0.0.5:6379) or auto")
-    try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
-    except OSError as error:
-        reason = f"no answer in {timeout_s:g} s" if isinstance(error, TimeoutError) else (error.strerror or str(error))
-        raise CompareError(f"--ray-address {address}: no Ray cluster reachable there ({reason})") from None
-
-
-def run_on_ray(pending: dict[str, tuple[Config, bool]], out: Path, address: str,
-               final_eval_episodes: int) -> dict[str, str]:
-    check_reachable(address)
-    import ray  # optional: requirements-ray.txt
-
-    import envs
-    import maddpg_gail
-
-    # The workers import the toolkit from these uploaded packages: cluster nodes need only requirements.txt.
-    try:
-        ray.init(address=address, runtime_env={"py_modules": [envs, maddpg_gail]})
-    except ConnectionError as error:
-        raise CompareError(f"--ray-address {address}: {error}") from None
-    print(f"compare: {len(pending)} run(s) sent to Ray at {address}; results are collected into {out}")
-    train_remote = ray.remote(num_cpus=1)(train_pair_packed)
-    tasks = {}
-    for name, (config, partial) in pending.items():
-        packed = pack_run(out / name) if partial else None
-        tasks[train_remote.remote(config.to_dict(), name, packed, final_eval_episodes)] = (name, partial)
-    outcomes: dict[str, str] = {}
-    try:
-        remaining = list(tasks)
-        while remaining:
-            [ref], remaining = ray.wait(remaining)
-            name, partial = tasks[ref]
-            try:
-                completed, packed = ray.get(ref)
-            except ray.exceptions.RayError as error:  # its message carries the worker's traceback
-                outcomes[name] = outcome(name, partial, error=error)
-                continue
-            unpack_run(packed, out / name)
-            outcomes[name] = outcome(name, partial, completed)
-    except KeyboardInterrupt:
-        # Leaving the driver ends its Ray tasks: runs not collected yet start over when the sweep is rerun.
-        print("compare: interrupted; runs already collected are kept", file=sys.stderr)
-        outcomes.update({name: "interrupted" for name, _ in tasks.values() if name not in outcomes})
-    finally:
-        ray.shutdown()
-    return outcomes
-
-
-def sweep(base: Config, variants: list[str | VariantSpec], seeds: Iterable[int], out: Path, workers: int = 1,
-          ray_address: str | None = None, final_eval_episodes: int = FINAL_EVAL_EPISODES) -> dict[str, str]:
-    """Train every (variant, seed) pair into out/<variant>__s<seed>/; returns each pair's outcome.
-
-    Finished runs (checkpoint at the target episodes) are kept, partial ones resume from their
-    checkpoint, missing ones start: rerunning an interrupted sweep with the same `out` completes it.
-    Outcomes: kept, trained, resumed, interrupted, failed.
-    """
-    variants = [VariantSpec(v) if isinstance(v, str) else v for v in variants]
-    if base.demos is None and any(v.needs_demos for v in variants):
-        raise CompareError(f"{', '.join(v.name for v in variants if v.needs_demos)} need expert demonstrations "
-                           f"(config.demos)")
-    outcomes: dict[str, str] = {}
-    pending: dict[str, tuple[Config, bool]] = {}
-    for variant in variants:
-        for seed in seeds:
-            name, config = run_name(variant.name, seed), variant.config(base, seed)
-            state = run_state(out / name, config)
-            if state == "finished":
-                outcomes[name] = "kept"
-                print(f"{name}: kept (finished before)")
-            else:
-                pending[name] = (config, state == "partial")
-    if pending and ray_address is not None:
-        outcomes.update(run_on_ray(pending, out, ray_address, final_eval_episodes))
-    elif pending:
-        outcomes.update(run_locally(pending, out, workers, final_eval_episodes))
-    return outcomes
-
-
-# --- report -----------------------------------------------------------------------------------
-
-
 def check_same_environment(runs: list[Run]) -> None:
     environments = {(r.config.scenario, json.dumps(r.config.parallel_env_kwargs(), sort_keys=True)) for r in runs}
     if len(environments) > 1:
         raise CompareError(f"the runs are on different environments: {'; '.join(' '.join(e) for e in environments)}")
-
-
-def base_variant(label: str) -> str:
-    return label.split("+")[0].split(" ")[0]
 
 
 # Fields that a variant's name already tells (its overrides, its "+bc-init" labels), or that differ by design.

@@ -1,0 +1,146 @@
+"""The variants a comparison trains: the one table of them (VARIANTS), "maddpg actor_lr=1e-3"-style specs on
+top of them, and the variant a run's config belongs to.
+
+maddpg and iddpg learn from the environment's reward; magail and magail-centralized from discriminators of
+expert demonstrations (decentralized or centralized D); bc clones the expert's actions without any episode
+of reinforcement learning. The imitation variants need `config.demos`.
+
+Changes here when a way to train is added or renamed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+from maddpg_gail.config import Config, Options
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A named way to train: the Config fields that define it, and what it needs."""
+
+    overrides: dict[str, Any]
+    needs_demos: bool = False
+
+    @property
+    def cloning(self) -> bool:
+        """Behaviour cloning (`trainer.clone`): the actors learn from the demonstrations in no episodes at all."""
+        return self.overrides.get("episodes") == 0
+
+
+# The one table of variants; its order is the order of the results table and the curves' colors.
+VARIANTS: dict[str, Variant] = {
+    "maddpg": Variant({"critic": "centralized", "reward": "env"}),
+    "iddpg": Variant({"critic": "independent", "reward": "env"}),
+    "magail": Variant({"critic": "centralized", "reward": "gail", "discriminator": "decentralized"},
+                      needs_demos=True),
+    "magail-centralized": Variant({"critic": "centralized", "reward": "gail", "discriminator": "centralized"},
+                                  needs_demos=True),
+    "bc": Variant({"episodes": 0}, needs_demos=True),
+}
+
+
+class CompareError(Exception):
+    """A sweep or report that cannot go ahead; the message says why in one line."""
+
+
+def run_name(variant: str, seed: int) -> str:
+    return f"{variant}__s{seed}"
+
+
+def variant_config(base: Config, variant: str, seed: int) -> Config:
+    return dataclasses.replace(base, **VARIANTS[variant].overrides, seed=seed)
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A variant of a sweep: a named variant and Config fields set on top of it, e.g. "maddpg actor_lr=1e-3"."""
+
+    base: str
+    overrides: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:  # the run folders' prefix: out/<name>__s<seed>
+        return "__".join([self.base, *(f"{k}={json.dumps(v)}" for k, v in self.overrides)])
+
+    @property
+    def needs_demos(self) -> bool:
+        return VARIANTS[self.base].needs_demos
+
+    def config(self, base: Config, seed: int) -> Config:
+        return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
+
+
+def needing_demos(variants: Iterable[VariantSpec]) -> list[str]:
+    """The names of the variants that learn from demonstrations (`Variant.needs_demos`)."""
+    return [v.name for v in variants if v.needs_demos]
+
+
+def parse_variants(texts: Iterable[str], demos_given: bool) -> list[VariantSpec]:
+    """--variants: names ("maddpg"), comma-separated names ("maddpg,iddpg"), a name with Config fields set
+    ("maddpg actor_lr=1e-3 tau=0.05"), or a YAML file listing such strings. None given: every variant, or
+    without demonstrations those that need none. CompareError names what cannot be read."""
+    words: list[str] = []
+    for text in texts:
+        if text.endswith((".yaml", ".yml")):
+            import yaml
+
+            try:
+                listed = yaml.safe_load(Path(text).read_text())
+            except (OSError, yaml.YAMLError) as error:
+                raise CompareError(f"{text}: not a readable YAML list of variants ({error})") from None
+            if not isinstance(listed, list) or not all(isinstance(v, str) for v in listed):
+                raise CompareError(f"{text}: a variants file is a YAML list of strings, e.g. - maddpg actor_lr=1e-3")
+            words += listed
+        elif " " in text.strip():
+            words.append(text)
+        else:
+            words += text.split(",")
+    if not words:
+        return [VariantSpec(name) for name in VARIANTS if demos_given or not VARIANTS[name].needs_demos]
+    fields = {f.name for f in dataclasses.fields(Config)}
+    specs = []
+    for word in words:
+        name, *pairs = word.split()
+        if name not in VARIANTS:
+            raise CompareError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+        try:
+            overrides = Options().parse_pairs(pairs)
+        except ValueError as error:
+            raise CompareError(f"{word!r}: {error}") from None
+        for key in overrides:
+            if key not in fields or key == "seed":
+                raise CompareError(f"{word!r}: {key!r} is not a Config field a variant can set"
+                                   + (" (--seeds sets the seeds)" if key == "seed" else ""))
+        specs.append(VariantSpec(name, tuple(overrides.items())))
+    if len({spec.name for spec in specs}) < len(specs):
+        raise CompareError(f"{' '.join(texts)!r} names a variant twice")
+    return specs
+
+
+def variant_of(config: Config, run_dir: Path) -> str:
+    """The variant a run's config belongs to, with a "+..." label for each way it starts from or leans on
+    demonstrations beyond that variant (e.g. "maddpg+bc-init", "magail+bc-weight=0.5").
+
+    A run of no episodes is behaviour cloning whatever its other fields (its reward and critic are the
+    defaults, which would read as maddpg); any other run is the variant whose overrides it has.
+    """
+    values = config.to_dict()
+    matches = [name for name, variant in VARIANTS.items()
+               if variant.cloning == (config.episodes == 0)
+               and all(values[k] == v for k, v in variant.overrides.items())]
+    if len(matches) != 1:
+        raise CompareError(f"{run_dir}: its config matches {len(matches)} of the variants {', '.join(VARIANTS)}")
+    if VARIANTS[matches[0]].cloning:
+        return matches[0]
+    extras = [("bc-init", config.bc_init), (f"bc-weight={config.bc_weight:g}", config.bc_weight > 0),
+              (f"warmup={config.actor_warmup_updates}", config.actor_warmup_updates > 0)]
+    return matches[0] + "".join(f"+{label}" for label, used in extras if used)
+
+
+def base_variant(label: str) -> str:
+    return label.split("+")[0].split(" ")[0]
