@@ -90,7 +90,8 @@ def check_budget(config: Config, obs_dims: list[int], action_dims: list[int],
     if free is None or needed <= free:
         return
     largest = max(parts, key=parts.get)
-    flag = "--buffer-size" if largest == "replay buffer" else "--hidden-sizes"
+    flag = {"replay buffer": "--buffer-size", "networks and optimizers": "--hidden-sizes",
+            "one update's activations": "--batch-size"}[largest]
     detail = ", ".join(f"{name} {size / GIB:.1f} GiB" for name, size in parts.items())
     row = 2 * sum(obs_dims) + sum(action_dims) + len(obs_dims) + 2
     raise BudgetError(flag, f"the run needs about {needed / GIB:.1f} GiB of memory ({detail}; a stored transition "

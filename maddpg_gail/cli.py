@@ -312,16 +312,21 @@ def make_config(values: dict[str, Any]) -> Config:
 
 
 def check_environment(config: Config) -> None:
-    """The checks that need the env built, and that the run fits in memory: before any folder is made."""
+    """The checks that need the env built and this machine's device and memory: before any folder is made (or an
+    old run overwritten)."""
     from maddpg_gail.budget import BudgetError, check_run_fits
+    from maddpg_gail.trainer import resolve_device
 
     try:
         config.check_environment()
+        resolve_device(config.device)
         check_run_fits(config)
     except ConfigError as error:
         fail(error.label, error.message)
     except BudgetError as error:
         fail(error.flag, str(error))
+    except ValueError as error:  # resolve_device's
+        fail("--device", str(error))
 
 
 def check_writable(label: str, folder: Path) -> None:
@@ -380,6 +385,8 @@ def resume_run(resume_dir: Path, argv: list[str]) -> int:
     if not (resume_dir / "checkpoints" / CHECKPOINT_NAME).is_file():
         fail("--resume", f"{resume_dir} has no checkpoint yet (it stopped before its first save); start it again "
                          f"with --run-dir {resume_dir} --overwrite")
+    if recorded_config.episodes == 0:
+        fail("--resume", not_for_bc("resume"))
     check_writable("--resume", resume_dir / "checkpoints")
     recorded = recorded_config.to_dict()
     values = parse("train", argv, recorded)
@@ -529,7 +536,10 @@ def run_collect(argv: list[str]) -> int:
 
     if expert is not None:
         config = make_config({name: args[name] for name in EXPERT_ENV_FIELDS})
-        check_environment(config)
+        try:  # no training, so no device or memory check
+            config.check_environment()
+        except ConfigError as error:
+            fail(error.label, error.message)
         try:
             actor = experts.make_expert(expert, config.scenario, config.parallel_env_kwargs())
         except ValueError as error:
@@ -588,12 +598,15 @@ def run_compare(argv: list[str]) -> int:
     if args["ray_address"] is not None and importlib.util.find_spec("ray") is None:
         fail("--ray-address", "Ray is not installed; pip install -r requirements-ray.txt")
     config = make_config({**base, **args})
-    for variant in variants:  # every variant's config is checked before any training
+    for variant in variants:  # every variant's config is checked, against the env and dataset too, before training
         try:
-            variant.config(config, 0)
+            variant_config = variant.config(config, 0)
         except ConfigError as error:
             fail("--variants", f"{variant.name}: {error}")
-    check_environment(config)  # checks the dataset against the env before any training
+        try:
+            check_environment(variant_config)
+        except UsageError as error:
+            fail("--variants", f"{variant.name}: {error}")
 
     out = Path(args["out"]) if args["out"] else default_compare_dir(config)
     check_writable("--out", out)
@@ -611,6 +624,9 @@ def run_compare(argv: list[str]) -> int:
     except (CompareError, CheckpointError) as error:
         error_line("main.py compare", error)
         return USAGE_ERROR
+    except OSError as error:  # e.g. a full disk; the message names the file
+        error_line("main.py compare", error)
+        return RUN_FAILED
     print(results.read_text())
     print(f"compare: {out}")
     return 0
@@ -635,6 +651,9 @@ def run_report(argv: list[str]) -> int:
     except (CompareError, CheckpointError) as error:
         error_line("main.py report", error)
         return USAGE_ERROR
+    except OSError as error:  # e.g. a full disk; the message names the file
+        error_line("main.py report", error)
+        return RUN_FAILED
     print(results.read_text())
     print(f"report: {out}")
     return 0

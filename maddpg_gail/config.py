@@ -393,7 +393,10 @@ def read_config_file(path: Path) -> dict[str, Any]:
     if Path(path).suffix in (".yaml", ".yml"):
         import yaml
 
-        values = yaml.safe_load(text)
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"{path}: not valid YAML ({' '.join(str(error).split())})") from None
         # YAML 1.1 reads 1e-3 (no dot) as a string; a number field takes it as the number it spells
         rules = {f.name: f.metadata["rule"] for f in dataclasses.fields(Config)}
         if isinstance(values, dict):

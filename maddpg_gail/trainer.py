@@ -49,7 +49,7 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for, but torch sees no CUDA device")
+        raise ValueError("'cuda': torch sees no CUDA device on this machine; use cpu or auto")
     if name == "cpu":
         # Small MLPs gain nothing from intra-op threads, and lose badly when another process is busy.
         torch.set_num_threads(1)
@@ -513,7 +513,10 @@ def _resume(run_dir: Path, episodes: int | None) -> tuple[Path, bool]:
         return run_dir, True
     # Checkpoints before these keys were added resume unchecked. The replay buffer's and the
     # demonstrations' random generators live on the training device, so their states only load there.
-    device = resolve_device(config.device).type
+    try:
+        device = resolve_device(config.device).type
+    except ValueError as error:
+        raise CheckpointError(f"{path}: its config's --device {error}") from None
     if state.get("device", device) != device:
         hint = " (CUDA_VISIBLE_DEVICES= hides the GPU)" if state["device"] == "cpu" else ""
         raise CheckpointError(f"{path}: it was trained on {state['device']} and would resume on {device}; "

@@ -649,3 +649,68 @@ def test_resume_with_device_cpu_of_a_run_recorded_as_auto_on_a_cpu(tiny_config, 
     code, err = run_main(capsys, "--resume", str(run_dir), "--device", "cpu", "--episodes", "12")
     assert code == 0, err
     assert load_checkpoint(checkpoint_of(run_dir))["counters"]["episodes"] >= 12
+
+
+# --- found by review after the merges ----------------------------------------------------------------------
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_device_cuda_without_a_gpu_is_one_line_and_an_overwritten_run_is_kept(run_copy, capsys):
+    code, err = run_main(capsys, *TINY_FLAGS, "--device", "cuda", "--run-dir", str(run_copy), "--overwrite")
+    assert code == 2
+    assert one_line(err) == "main.py: error: argument --device: 'cuda': torch sees no CUDA device on this machine; " \
+                            "use cpu or auto"
+    assert (run_copy / "config.json").is_file() and checkpoint_of(run_copy).is_file()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a GPU")
+def test_resuming_a_run_recorded_for_cuda_without_a_gpu_is_one_line(run_copy, capsys):
+    path = run_copy / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "device": "cuda"}))
+    state = load_checkpoint(checkpoint_of(run_copy))  # as if trained where a GPU was: config and checkpoint agree
+    state["config"]["device"] = "cuda"
+    save_checkpoint({k: v for k, v in state.items() if k != "format_version"}, checkpoint_of(run_copy))
+    code, err = run_main(capsys, "--resume", str(run_copy), "--episodes", "18")
+    assert code == 2 and "its config's --device 'cuda': torch sees no CUDA device" in one_line(err)
+
+
+def test_a_malformed_yaml_config_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("episodes: [1\n")
+    code, err = run_main(capsys, "--config", str(bad), "--run-dir", str(tmp_path / "run"))
+    assert code == 2 and f"argument --config: {bad} is not a readable config ({bad}: not valid YAML" in one_line(err)
+    assert not (tmp_path / "run").exists()
+
+
+def test_each_compare_variant_is_checked_against_the_env_before_any_training(tmp_path, capsys):
+    code, err = run_main(capsys, "compare", "--scenario", "simple_adversary_v3", "--variants", "maddpg",
+                         "maddpg actor_inputs=distances", "--seeds", "1", "--episodes", "12", "--out", str(tmp_path / "c"),
+                         *TINY_FLAGS)
+    assert code == 2
+    assert one_line(err).endswith("argument --actor-inputs: distances: defined for simple_spread_v3, not "
+                                  "simple_adversary_v3")
+    assert not (tmp_path / "c").exists()
+
+
+def test_a_full_disk_during_report_is_one_line(run_copy, tmp_path, capsys, monkeypatch):
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("maddpg_gail.checkpoint.os.replace", full)
+    code, err = run_main(capsys, "report", str(run_copy), "--out", str(tmp_path / "out"), "--final-eval-episodes", "2")
+    assert code == 1 and "not written (No space left on device)" in one_line(err)
+
+
+def test_a_behaviour_cloning_run_has_nothing_to_resume(run_copy, capsys):
+    path = run_copy / "config.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "episodes": 0}))  # what bc records
+    code, err = run_main(capsys, "--resume", str(run_copy), "--episodes", "18")
+    assert code == 2 and "a behaviour-cloning run has nothing to resume" in one_line(err)
+
+
+def test_the_memory_estimate_names_the_setting_that_asks_for_the_most():
+    obs, act = [18, 18, 18], [5, 5, 5]
+    config = dataclasses.replace(TINY_CONFIG, batch_size=1_000_000, learning_starts=0, buffer_size=2_000_000)
+    with pytest.raises(BudgetError) as error:
+        check_budget(config, obs, act, available=(2**20, "x"))
+    assert error.value.flag == "--batch-size"
