@@ -40,6 +40,7 @@ class UsageError(Exception):
 
     def __init__(self, label: str, message: str):
         super().__init__(f"argument {label}: {message}" if label else message)
+        self.label, self.message = label, message
 
 
 def fail(label: str, message: str):
@@ -187,14 +188,23 @@ def value_of(name: str, rule: Any, texts: list[str]) -> Any:
     return value
 
 
+def words_taken(f: dataclasses.Field) -> int | str:
+    """How many command-line words a field's flag takes: 0 (a switch), 1, or "*" (any number)."""
+    rule = f.metadata["rule"]
+    if isinstance(rule, Flag):
+        return 0
+    # several words: KEY=VALUE options, layer sizes (64 64, or 64,64), and lists such as report's run folders
+    many = isinstance(rule, (Options, LayerSizes)) or isinstance(f.default, tuple)
+    return "*" if many else 1
+
+
 def tyro_field(name: str, f: dataclasses.Field, default: Any, positional: bool, aliases: tuple[str, ...]):
     """One field of a generated flags dataclass: its type annotated with how tyro parses and shows it."""
     import tyro
     from tyro.constructors import PrimitiveConstructorSpec
 
     rule, help_text = f.metadata["rule"], f.metadata["help"]
-    # several words: KEY=VALUE options, layer sizes (64 64, or 64,64), and lists such as report's run folders
-    many = isinstance(rule, (Options, LayerSizes)) or isinstance(default, tuple)
+    many = words_taken(f) == "*"
     if isinstance(rule, Flag):
         annotation: Any = bool
     else:
@@ -267,6 +277,75 @@ def check_flags(command: str, spec: Command, argv: list[str]) -> None:
                                              f"; see main.py {command} --help"))
 
 
+def looks_like_flag(word: str) -> bool:
+    """What tyro reads as a flag rather than a value: a dash word that is not a number (-5 is a value)."""
+    if not word.startswith("-"):
+        return False
+    try:
+        float(word)
+    except ValueError:
+        return True
+    return False
+
+
+def check_words(command: str, spec: Command, argv: list[str]) -> None:
+    """Each flag has the values it takes, and each other word is a positional argument the command has:
+    checked here, so that these mistakes are one line rather than tyro's box of several."""
+    own = {f.name: f for f in dataclasses.fields(spec.own)}
+    fields = {**{n: Config.__dataclass_fields__[n] for n in spec.config_fields if n not in own}, **own}
+    by_word = {flag(n): n for n in fields} | {"--no-" + flag(n)[2:]: n for n in fields
+                                              if words_taken(fields[n]) == 0}
+    by_word |= {alias: name for alias, name in spec.aliases}
+    positional_runs: list[list[str]] = []  # words in a row that no flag took
+    i, after_flag, flags_end = 0, True, False
+    while i < len(argv):
+        word = argv[i]
+        i += 1
+        if word == "--" and not flags_end:
+            flags_end = True
+            continue
+        if flags_end or not looks_like_flag(word):
+            if after_flag:
+                positional_runs.append([])
+            positional_runs[-1].append(word)
+            after_flag = False
+            continue
+        if word in ("-h", "--help"):
+            return  # help wins over what follows, as in tyro
+        after_flag = True
+        typed, has_value, value = word.partition("=")
+        if typed not in by_word:  # a single-dash word: check_flags has refused any unknown --word
+            fail(typed, f"not a flag of {command}; see main.py {command} --help")
+        f = fields[by_word[typed]]
+        taken = words_taken(f)
+        if taken == 0:
+            if has_value:
+                positive = flag(f.name)
+                fail(typed, f"takes no value (given {value!r}); use {positive} or --no-{positive[2:]}")
+        elif not has_value:
+            if i == len(argv) or looks_like_flag(argv[i]):
+                rule = f.metadata["rule"]
+                if not isinstance(rule, OptionalPath):
+                    allowed = rule.allowed
+                else:  # a file name, or words such as compare's variants that only the help describes
+                    allowed = "a path" if taken == 1 else f"see main.py {command} --help"
+                fail(typed, f"expected {'one or more values' if taken == '*' else 'a value'}: {allowed}")
+            i += 1
+            while taken == "*" and i < len(argv) and not looks_like_flag(argv[i]):
+                i += 1
+    words = [word for run in positional_runs for word in run]
+    if not spec.positional:
+        if words:
+            fail("", f"unexpected argument {words[0]!r}: {command} takes only flags; see main.py {command} --help")
+        return
+    name = spec.positional[0]
+    what = field_metadata(name, spec)["help"].split(":")[0]
+    if words_taken(own[name]) == 1 and len(words) > 1:
+        fail(what, f"takes one, given {words[0]!r} and {words[1]!r}")
+    if len(positional_runs) > 1:
+        fail(what, f"give them together, before or after the flags, not {positional_runs[1][0]!r} apart")
+
+
 def given_value(argv: list[str], name: str) -> str | None:
     """The value of --name in argv before parsing, for the flags that choose the defaults (--config, --resume)."""
     for i, word in enumerate(argv):
@@ -297,6 +376,7 @@ def parse(command: str, argv: list[str], defaults: dict[str, Any] | None = None)
 
     spec = COMMANDS[command]
     check_flags(command, spec, argv)
+    check_words(command, spec, argv)
     cls = flags_class(command, spec, defaults or {})
     prog = "main.py" if command == "train" else f"main.py {command}"
     parsed = tyro.cli(cls, args=argv, prog=prog, description=spec.summary)
@@ -691,6 +771,15 @@ def overview() -> str:
     return "\n".join(lines)
 
 
+def as_typed(spec: Command, argv: list[str], error: UsageError) -> UsageError:
+    """The error naming the flag as the user typed it: `bc --epochs 0` is about --epochs, not --bc-epochs."""
+    typed = {word.split("=", 1)[0] for word in argv}
+    for alias, name in spec.aliases:
+        if error.label == flag(name) and alias in typed and flag(name) not in typed:
+            return UsageError(alias, error.message)
+    return error
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in ("-h", "--help"):
@@ -708,5 +797,5 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[command].run(argv)
     except UsageError as error:  # exits, as a parser does, where the run's own failures return their code
-        error_line(prog, error)
+        error_line(prog, as_typed(COMMANDS[command], argv, error))
         raise SystemExit(USAGE_ERROR) from None

@@ -76,6 +76,68 @@ def test_each_command_takes_only_its_own_flags(capsys):
     assert code == 2 and err.startswith("main.py evaluate: error: argument --critic: not a flag of evaluate")
 
 
+# Mistakes tyro would report in a box of several lines: (argv, the one line's start after "error: argument ").
+# A flag whose values may be many is followed by a bad one, so that without the check nothing trains.
+WORD_ERRORS = [
+    (["--episodes"], "--episodes: expected a value: a positive integer"),
+    (["train", "--gamma"], "--gamma: expected a value: a number in [0, 1)"),
+    (["--scenario"], "--scenario: expected a value: one of 'simple_v3'"),
+    (["--run-dir"], "--run-dir: expected a value: a path"),
+    (["--config"], "--config: expected a value: a path"),
+    (["--resume"], "--resume: expected a value: a path"),
+    (["--run-dir", "--overwrite"], "--run-dir: expected a value: a path"),
+    (["--env-kwargs", "--episodes", "0"], "--env-kwargs: expected one or more values: KEY=VALUE options"),
+    (["--continuous-actions=maybe"], "--continuous-actions: takes no value (given 'maybe'); use "
+                                     "--continuous-actions or --no-continuous-actions"),
+    (["--episodes", "5", "extra"], None),
+    (["-x"], "-x: not a flag of train"),
+    (["evaluate", "run", "--episodes"], "--episodes: expected a value: a positive integer"),
+    (["evaluate", "run", "--seed"], "--seed: expected a value: an integer in [0, 4294967295]"),
+    (["evaluate", "run", "--gif"], "--gif: expected a value: a path"),
+    (["evaluate", "run", "--env-backend"], "--env-backend: expected a value: one of 'mpe2', 'batched'"),
+    (["evaluate", "run", "--json=3"], "--json: takes no value (given '3'); use --json or --no-json"),
+    (["evaluate", "a", "b"], "RUN_DIR_OR_CHECKPOINT: takes one, given 'a' and 'b'"),
+    (["collect", "run", "--out"], "--out: expected a value: a path"),
+    (["collect", "--expert"], "--expert: expected a value: a path"),
+    (["collect", "run", "--stochastic=no"], "--stochastic: takes no value (given 'no')"),
+    (["bc", "--epochs"], "--epochs: expected a value: a positive integer"),
+    (["bc", "--demos"], "--demos: expected a value: a path"),
+    (["bc", "--bc-lr"], "--bc-lr: expected a value: a number in (0, 1]"),
+    (["compare", "--seeds"], "--seeds: expected a value: a positive integer"),
+    (["compare", "--workers"], "--workers: expected a value: a positive integer"),
+    (["compare", "--variants", "--seeds", "0"], "--variants: expected one or more values: see main.py compare --help"),
+    (["report", "a", "--reference"], "--reference: expected a value: a path"),
+    (["report", "a", "--final-eval-episodes"], "--final-eval-episodes: expected a value: a positive integer"),
+    (["report", "a", "--out", "x", "b"], "RUN_DIR...: give them together, before or after the flags, not 'b' apart"),
+]
+
+
+@pytest.mark.parametrize("argv, expected", WORD_ERRORS, ids=[" ".join(argv) for argv, _ in WORD_ERRORS])
+def test_a_flag_without_its_value_or_a_stray_word_is_one_line_naming_it(capsys, argv, expected):
+    code, out, err = run_main(capsys, *argv)
+    prog = f"main.py {argv[0]}" if argv[0] in COMMANDS[1:] else "main.py"
+    assert code == 2 and out == ""
+    assert len(err.splitlines()) == 1, err
+    if expected is None:  # a word no flag takes, for a command without positional arguments
+        assert err == "main.py: error: unexpected argument 'extra': train takes only flags; see main.py train --help\n"
+    else:
+        assert err.startswith(f"{prog}: error: argument {expected}"), err
+
+
+def test_help_after_a_flags_value_is_still_help(capsys):
+    for argv in (["evaluate", "run", "--episodes", "3", "--help"], ["--episodes", "5", "-h"]):
+        with pytest.raises(SystemExit) as exit_:
+            cli.main(argv)
+        assert exit_.value.code == 0 and "usage:" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, typed", [(["--epochs", "0"], "--epochs"), (["--epochs=0"], "--epochs"),
+                                         (["--bc-epochs", "0"], "--bc-epochs")])
+def test_an_error_names_the_flag_as_typed_even_an_alias(capsys, argv, typed):
+    code, _, err = run_main(capsys, "bc", *argv)
+    assert code == 2 and err == f"main.py bc: error: argument {typed}: '0' is not a positive integer\n"
+
+
 def test_every_config_field_has_a_train_flag_with_its_default_in_help(capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", "--help"])
