@@ -332,7 +332,7 @@ def collect(
     env_backend: str = "batched", max_parallel: int = MAX_PARALLEL,
 ) -> Demonstrations:
     """Roll out `episodes` whole episodes of `actor` on the seeds `evaluate` uses (same seed, same episodes:
-    `evaluation.episode_seeds`), `max_parallel` envs at a time. Episode ids follow the seeds."""
+    `envs.rollout.episode_seeds`), `max_parallel` envs at a time. Episode ids follow the seeds."""
     found = env_spaces(scenario, env_kwargs)
     agents, action_spaces = found.agents, found.action_spaces
     steps: list[tuple] = []  # per step: obs, actions, rewards, next_obs, episode id per env (-1: not recorded)

@@ -67,7 +67,7 @@ def spec_dicts(action_specs: list[ActionSpec]) -> list[dict[str, Any]]:
     return [{"discrete": s.discrete, "dim": s.dim} for s in action_specs]
 
 
-# Policy files, beside the run's checkpoint: the actors and what builds their env, a few KB.
+# Policy files, beside the run's checkpoint: the actors and what builds their env (75 KB for a default run).
 POLICY_NAME = "policy.pt"  # the policy of the last checkpoint
 BEST_POLICY_NAME = "best_policy.pt"  # the greedy policy of the best evaluation so far (return summed over agents)
 POLICY_KIND = "maddpg-gail policy"

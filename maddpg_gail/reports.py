@@ -202,8 +202,6 @@ def name_by_config(runs: list[Run]) -> None:
     for variant, members in by_variant.items():
         configs = [r.config.to_dict() for r in members]
         varying = [k for k in configs[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in configs}) > 1]
-        if variant.startswith("bc"):
-            varying = [k for k in varying if k != "episodes"]
         for run, config in zip(members, configs):
             differences = [f"{k}={json.dumps(config[k])}" for k in varying if config[k] != defaults[k]]
             run.variant = " ".join([variant, *differences])
