@@ -64,8 +64,8 @@ class VariantSpec:
     overrides: tuple[tuple[str, Any], ...] = ()
 
     @property
-    def name(self) -> str:  # the run folders' prefix: out/<name>__s<seed>
-        return "__".join([self.base, *(f"{k}={json.dumps(v)}" for k, v in self.overrides)])
+    def name(self) -> str:  # the run folders' prefix: out/<name>__s<seed>, each value as it is typed
+        return "__".join([self.base, *(f"{k}={typed(v)}" for k, v in self.overrides)])
 
     @property
     def needs_demos(self) -> bool:
@@ -73,6 +73,13 @@ class VariantSpec:
 
     def config(self, base: Config, seed: int) -> Config:
         return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
+
+
+def typed(value: Any) -> str:
+    """A field's value as a flag takes it: 64,64 for layer sizes, true/false, and plain text otherwise."""
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value)
+    return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def needing_demos(variants: Iterable[VariantSpec]) -> list[str]:
@@ -102,24 +109,32 @@ def parse_variants(texts: Iterable[str], demos_given: bool) -> list[VariantSpec]
             words += text.split(",")
     if not words:
         return [VariantSpec(name) for name in VARIANTS if demos_given or not VARIANTS[name].needs_demos]
-    fields = {f.name for f in dataclasses.fields(Config)}
-    specs = []
-    for word in words:
-        name, *pairs = word.split()
-        if name not in VARIANTS:
-            raise CompareError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
-        try:
-            overrides = Options().parse_pairs(pairs)
-        except ValueError as error:
-            raise CompareError(f"{word!r}: {error}") from None
-        for key in overrides:
-            if key not in fields or key == "seed":
-                raise CompareError(f"{word!r}: {key!r} is not a Config field a variant can set"
-                                   + (" (--seeds sets the seeds)" if key == "seed" else ""))
-        specs.append(VariantSpec(name, tuple(overrides.items())))
+    specs = [parse_variant(word) for word in words]
     if len({spec.name for spec in specs}) < len(specs):
         raise CompareError(f"{' '.join(texts)!r} names a variant twice")
     return specs
+
+
+def parse_variant(word: str) -> VariantSpec:
+    """ "maddpg actor_lr=1e-3 hidden_sizes=128,128": each value read as its flag reads it (the field's rule)."""
+    rules = {f.name: f.metadata["rule"] for f in dataclasses.fields(Config)}
+    name, *pairs = word.split()
+    if name not in VARIANTS:
+        raise CompareError(f"unknown variant {name!r}; known: {', '.join(VARIANTS)}")
+    overrides = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key:
+            raise CompareError(f"{word!r}: {pair!r} is not FIELD=VALUE (e.g. actor_lr=1e-3)")
+        if key not in rules or key == "seed" or isinstance(rules[key], Options):
+            raise CompareError(f"{word!r}: {key!r} is not a Config field a variant can set"
+                               + (" (--seeds sets the seeds)" if key == "seed" else "")
+                               + (" (give it to all variants with --env-kwargs)" if key == "env_kwargs" else ""))
+        value = rules[key].parse(text)
+        if not rules[key].ok(value):
+            raise CompareError(f"{word!r}: {key}: {text!r} is not {rules[key].allowed}")
+        overrides[key] = value
+    return VariantSpec(name, tuple(overrides.items()))
 
 
 def variant_of(config: Config, run_dir: Path) -> str:

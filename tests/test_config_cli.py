@@ -191,11 +191,22 @@ def test_variants_are_names_overrides_comma_lists_or_a_yaml_file(tmp_path):
         parse_variants(["maddpg seed=3"], False)
 
 
+def test_a_variants_values_read_as_their_flags_read_them_and_name_its_folder_as_typed():
+    spec, = parse_variants(["iddpg hidden_sizes=128,128 bc_init=true critic=independent"], demos_given=True)
+    assert spec.overrides == (("hidden_sizes", (128, 128)), ("bc_init", True), ("critic", "independent"))
+    assert spec.name == "iddpg__hidden_sizes=128,128__bc_init=true__critic=independent"  # no quote, no space
+    assert spec.config(Config(demos="d.npz"), seed=0).hidden_sizes == (128, 128)
+    with pytest.raises(CompareError, match=r"^'maddpg hidden_sizes=64,x': hidden_sizes: '64,x' is not comma-separated"):
+        parse_variants(["maddpg hidden_sizes=64,x"], False)
+    with pytest.raises(CompareError, match=r"'tau' is not FIELD=VALUE"):
+        parse_variants(["maddpg tau"], False)
+
+
 def test_a_variant_setting_a_bad_value_is_one_line_before_any_training(tmp_path):
     result = subprocess.run([sys.executable, str(ROOT / "main.py"), "compare", "--variants", "maddpg", "maddpg tau=7",
                              "--out", "out"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and not (tmp_path / "out").exists()
-    assert result.stderr == ("main.py compare: error: argument --variants: maddpg__tau=7: tau: 7.0 is not a number "
+    assert result.stderr == ("main.py compare: error: argument --variants: 'maddpg tau=7': tau: '7' is not a number "
                              "in (0, 1]\n")
 
 
