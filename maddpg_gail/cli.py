@@ -453,15 +453,16 @@ def run_train(argv: list[str]) -> int:
 
 def resume_run(resume_dir: Path, argv: list[str]) -> int:
     """Flags given with --resume must agree with the run's recorded config; --episodes may extend it."""
+    from maddpg_gail import run_folder
     from maddpg_gail.checkpoint import CHECKPOINT_NAME
 
     config_path = resume_dir / "config.json"
     if not config_path.is_file():
         fail("--resume", f"{resume_dir} holds no config.json; it is not a run folder")
     try:
-        recorded_config = Config.load(config_path)
-    except (ValueError, TypeError) as error:  # not JSON, or not a config
-        fail("--resume", f"{config_path} is not a readable config ({error})")
+        recorded_config = run_folder.read_config(resume_dir)
+    except run_folder.RunFolderError as error:
+        fail("--resume", str(error))
     if not (resume_dir / "checkpoints" / CHECKPOINT_NAME).is_file():
         fail("--resume", f"{resume_dir} has no checkpoint yet (it stopped before its first save); start it again "
                          f"with --run-dir {resume_dir} --overwrite")

@@ -143,8 +143,11 @@ def new_run(run_dir: Path, overwrite: bool = False, resumable: bool = True) -> I
 
 
 def read_config(run_dir: Path):
-    """The Config in `run_dir`/config.json, every field present and of its type; RunFolderError (one line,
-    naming the file and the field) otherwise. A partial file must not be read as the defaults it lacks."""
+    """The Config in `run_dir`/config.json, each value checked against its field's rule; RunFolderError (one
+    line, naming the file and the field) otherwise. The one reader of a run's config, for resume and report
+    alike: a field the file lacks reads as its default, because a field added to Config after a run was made
+    defaults to what the code did before it (a partial file of this version still has to match the run's
+    checkpoint, which records the whole config)."""
     from maddpg_gail import config as settings
 
     path = Path(run_dir) / CONFIG_NAME
@@ -154,11 +157,7 @@ def read_config(run_dir: Path):
         raise RunFolderError(f"{path}: not a readable config ({type(error).__name__}: {error})") from None
     if not isinstance(values, dict):
         raise RunFolderError(f"{path}: holds {json.dumps(values)[:40]}, not a config (a JSON object)")
-    fields = dataclasses.fields(settings.Config)
-    missing = [f.name for f in fields if f.name not in values]
-    if missing:
-        raise RunFolderError(f"{path}: lacks {', '.join(missing)}; not the config of a run of this version")
     try:
-        return settings.Config.from_dict(values)  # every value checked against its field's rule
+        return settings.Config.from_dict(values)
     except settings.ConfigError as error:
         raise RunFolderError(f"{path}: {error}") from None

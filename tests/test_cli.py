@@ -117,7 +117,7 @@ def test_resume_of_a_run_with_an_unreadable_config_says_so(run_copy):
     (run_copy / "config.json").write_text('{"scenario": "simple_spread_v3",')  # cut short
     before = snapshot(run_copy)
     result = cli(run_copy.parent, "--resume", "run")
-    assert_one_line(result, 2, "--resume", "config.json is not a readable config")
+    assert_one_line(result, 2, "--resume", "config.json: not a readable config (JSONDecodeError")
     assert snapshot(run_copy) == before
 
 

@@ -578,7 +578,6 @@ def test_report_refuses_a_checkpoint_of_another_config(run_copy, tmp_path, capsy
 
 @pytest.mark.parametrize("edit, message", [
     (lambda c: None, "holds null, not a config (a JSON object)"),
-    (lambda c: {}, "lacks scenario, env_kwargs"),
     (lambda c: {**c, "env_backend": "foo"}, "env_backend: 'foo' is not one of 'mpe2', 'batched'"),
     (lambda c: {**c, "hidden_sizes": 5}, "hidden_sizes: 5 is not comma-separated positive layer sizes"),
     (lambda c: {**c, "gamma": None}, "gamma: None is not a number in [0, 1)"),
@@ -588,6 +587,21 @@ def test_report_refuses_bad_config_values_in_one_line(run_copy, tmp_path, capsys
     path.write_text(json.dumps(edit(json.loads(path.read_text()))))
     code, err = run_main(capsys, "report", str(run_copy), "--out", str(tmp_path / "out"))
     assert code == 2 and f"main.py report: error: {path}: {message}" in one_line(err)
+
+
+def test_a_run_whose_config_lacks_a_field_added_since_reads_it_as_its_default_in_report_and_resume(
+        run_copy, tmp_path, capsys):
+    path = run_copy / "config.json"
+    config = json.loads(path.read_text())
+    assert config["actor_warmup_updates"] == 0  # the default: what the code did before the field existed
+    path.write_text(json.dumps({k: v for k, v in config.items() if k != "actor_warmup_updates"}))
+    code, err = run_main(capsys, "report", str(run_copy), "--out", str(tmp_path / "out"))
+    assert code == 0, err
+    code, err = run_main(capsys, "--resume", str(run_copy), "--episodes", str(config["episodes"]))
+    assert code == 0, err  # nothing left to train, but the config was read and agreed with the checkpoint
+    path.write_text("{}")  # every field at its default: the checkpoint, which records the whole config, refuses it
+    code, err = run_main(capsys, "report", str(run_copy), "--out", str(tmp_path / "out2"))
+    assert code == 2 and "checkpoint.pt: it is of another run: its num_envs is" in one_line(err)
 
 
 # --- 10. the smaller ones ---------------------------------------------------------------------------------
