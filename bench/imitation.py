@@ -14,7 +14,8 @@ Each step keeps what an earlier, interrupted benchmark finished:
 3. `main.py compare`: every variant x --seeds runs on those demonstrations, with any training flags
    given after `--`; it prints (and writes into results.md) the table: final greedy policies on 100
    episodes, seed 123, with the normalized score against the dataset's mean return and uniformly
-   random actions.
+   random actions, and the commit, the command and each variant's config. Its folder is named by the
+   dataset and by what the training flags change from the defaults (e.g. `...__compare__bc_init=true`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from maddpg_gail.cli import DEMONSTRATION_SEED  # noqa: E402
+from maddpg_gail.cli import DEMONSTRATION_SEED, parse  # noqa: E402
+from maddpg_gail.variants import difference_name  # noqa: E402
 
 
 def main_py(*args: str) -> None:
@@ -72,7 +74,8 @@ def main() -> None:
             main_py("collect", str(expert), "--episodes", str(args.demo_episodes), "--seed", str(args.demo_seed),
                     "--out", str(demos))
 
-    flag_words = ["_".join(args.training_flags).replace("--", "")] if args.training_flags else []  # a folder each
+    # a folder for each study, named by what its training flags change from the defaults
+    flag_words = [difference_name(parse("train", args.training_flags))] if args.training_flags else []
     main_py("compare", "--scenario", args.scenario, "--variants", args.variants, "--demos", str(demos),
             "--seeds", str(args.seeds), "--episodes", str(args.episodes), "--workers", str(args.workers),
             "--out", str(args.out / "__".join([f"{demos.stem}__compare", *flag_words])), *args.training_flags)

@@ -1,11 +1,13 @@
 """Learning quality of the defaults: MADDPG vs independent DDPG on simple_spread_v3 over seeds.
 
     python bench/quality.py                  # 3 seeds x {maddpg, iddpg}, 30000 episodes, 2 runs at a time
-    python bench/quality.py --seeds 5 --out runs/bench_quality
+    python bench/quality.py --seeds 5 --scenario simple_reference_v3 --episodes 100000
 
 Training goes through `main.py compare` (which keeps finished runs and resumes unfinished ones, so
 an interrupted benchmark continues where it stopped); then every run's final greedy policy is
-evaluated on 200 episodes and the table is printed in markdown.
+evaluated on 200 episodes and the table is printed in markdown. The study's folder (runs/bench_quality/
+<scenario>[__<what differs from the defaults>], or --out) holds compare's results.md with the commit, the command
+and each variant's config.
 """
 
 from __future__ import annotations
@@ -29,8 +31,14 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--eval-episodes", type=int, default=200)
     parser.add_argument("--eval-seed", type=int, default=123)
-    parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_quality")
+    parser.add_argument("--out", type=Path, help="default: runs/bench_quality/<scenario>[__<difference>]")
     args = parser.parse_args()
+    if args.out is None:
+        from maddpg_gail.variants import difference_name
+
+        difference = difference_name({"episodes": args.episodes})
+        args.out = ROOT / "runs" / "bench_quality" / "__".join(
+            [args.scenario, *([difference] if difference != "defaults" else [])])
     subprocess.run([sys.executable, str(ROOT / "main.py"), "compare", "--scenario", args.scenario,
                     "--variants", "maddpg,iddpg", "--seeds", str(args.seeds), "--episodes", str(args.episodes),
                     "--workers", str(args.workers), "--out", str(args.out)], cwd=ROOT, check=True)

@@ -82,6 +82,20 @@ def typed(value: Any) -> str:
     return json.dumps(value) if isinstance(value, bool) else str(value)
 
 
+def difference_name(values: dict[str, Any], but: tuple[str, ...] = ()) -> str:
+    """A folder name for a study: the fields of `values` that differ from Config's defaults, as typed
+    ("episodes=100000__actor_lr=0.001"), bar those in `but`; "defaults" where none does."""
+    defaults = Config().to_dict()
+    values = {k: tuple_of(v) for k, v in values.items()}  # JSON and to_dict hold layer sizes as lists
+    words = [f"{k}={typed(v)}" for k, v in values.items()
+             if k not in but and k in defaults and v != tuple_of(defaults[k])]
+    return "__".join(words) or "defaults"
+
+
+def tuple_of(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
 def needing_demos(variants: Iterable[VariantSpec]) -> list[str]:
     """The names of the variants that learn from demonstrations (`Variant.needs_demos`)."""
     return [v.name for v in variants if v.needs_demos]

@@ -235,6 +235,30 @@ def test_readme_stays_a_short_users_guide():
     assert (ROOT / "README.md").stat().st_size <= 20_000
 
 
+def test_results_folders_keep_only_the_images_the_docs_show_and_every_link_resolves():
+    import re
+
+    pages = [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]
+    shown = {(page.parent / target).resolve() for page in pages
+             for target in re.findall(r"\]\(([^)#]+\.(?:gif|png))\)", page.read_text())}
+    images = {p.resolve() for p in (ROOT / "docs" / "results").rglob("*") if p.suffix in (".gif", ".png")}
+    assert images == shown  # nothing kept that no page shows, and nothing shown that is not there
+    for page in [*pages, *(ROOT / "docs" / "results").rglob("*.md")]:
+        for target in re.findall(r"\]\(([^)#:]+)\)", page.read_text()):  # every relative link, images or not
+            assert (page.parent / target).exists(), f"{page}: {target}"
+
+
+def test_a_study_folder_is_named_by_its_difference_from_the_defaults():
+    from maddpg_gail.cli import parse
+    from maddpg_gail.variants import difference_name
+
+    assert difference_name(parse("train", [])) == "defaults"
+    assert difference_name(parse("train", ["--bc-init", "--hidden-sizes", "128", "128", "--actor-lr", "1e-3"])) \
+        == "hidden_sizes=128,128__actor_lr=0.001__bc_init=true"  # in the Config's order
+    assert difference_name({"episodes": 30000, "hidden_sizes": [64, 64]}) == "defaults"  # a JSON list is the tuple
+    assert difference_name({"episodes": 100000, "seed": 2}, but=("seed",)) == "episodes=100000"
+
+
 def test_pyproject_dependencies_are_requirements_txt():
     import tomllib
 
