@@ -611,7 +611,8 @@ def run_collect(argv: list[str]) -> int:
         fail("--out", f"{out} exists; use --overwrite to replace it")
     check_writable("--out", out.parent)
 
-    from maddpg_gail import demonstrations, experts  # torch loads only once the arguments are known good
+    from envs import experts
+    from maddpg_gail import demonstrations  # torch loads only once the arguments are known good
     from maddpg_gail.checkpoint import CheckpointError
     from maddpg_gail.policy import load_policy
 

@@ -192,6 +192,17 @@ def run_capacity(config: Config) -> int:
     return min(replay_capacity(config.buffer_size, config.num_envs), steps_per_env * config.num_envs)
 
 
+def needing_demonstrations(values: dict[str, Any]) -> str | None:
+    """The field of these Config values that learns from demonstrations, so needs `demos`: a MAGAIL reward, a
+    cloning start or a cloning term; None where none does. The one statement of that rule (Config checks it,
+    variants.py asks it of a sweep's variants)."""
+    if values["reward"] == "gail":
+        return "reward"
+    if values["bc_init"]:
+        return "bc_init"
+    return "bc_weight" if values["bc_weight"] > 0 else None
+
+
 POSITIVE, NON_NEGATIVE = Integer(1), Integer(0)
 RATE = Real(0, 1, low_open=True)
 WEIGHT = Real(0, math.inf, high_open=True)
@@ -309,8 +320,7 @@ class Config:
             raise ConfigError(name, f"{first_update} is more than the replay buffer holds ({capacity} transitions: "
                                     f"--buffer-size {self.buffer_size} in whole steps of --num-envs "
                                     f"{self.num_envs}), so no update would ever run")
-        needs = ("reward" if self.reward == "gail" else "bc_init" if self.bc_init
-                 else "bc_weight" if self.bc_weight > 0 else None)
+        needs = needing_demonstrations(self.to_dict())
         if needs and self.demos is None:
             raise ConfigError(needs, "needs --demos DATASET.npz (e.g. from `main.py collect`)",
                               "--reward gail" if needs == "reward" else None)

@@ -26,10 +26,10 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from envs import SCENARIOS, env_spaces, make_parallel_env
+from envs import SCENARIOS, EnvSpaces, env_spaces
 from envs.rollout import MAX_PARALLEL, episode_seeds, rollout
 from envs.scenarios import mpe2_defaults
-from maddpg_gail.checkpoint import atomic_path
+from maddpg_gail.files import atomic_path
 from maddpg_gail.networks import ActionSpec
 
 FORMAT_VERSION = 1
@@ -184,9 +184,9 @@ def load_demonstrations(
     differences = [] if env_kwargs is None else env_kwargs_differences(meta["scenario"], meta["env_kwargs"], env_kwargs)
     if differences:
         raise DemonstrationsError(f"{path}: key 'meta': the demonstrations' env_kwargs have {'; '.join(differences)}")
-    env_spaces = read_env_spaces(path, meta)
+    spaces_of_env = read_env_spaces(path, meta)
     check_keys(path, arrays, meta["agents"])
-    check_arrays(path, arrays, env_spaces)
+    check_arrays(path, arrays, spaces_of_env)
     agents = meta["agents"]
     return Demonstrations(
         scenario=meta["scenario"],
@@ -262,18 +262,15 @@ def read_meta(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return meta
 
 
-def read_env_spaces(path: Path, meta: dict[str, Any]) -> dict[str, tuple[int, spaces.Space]]:
-    """Each agent's observation size and action space in the env the meta names."""
+def read_env_spaces(path: Path, meta: dict[str, Any]) -> EnvSpaces:
+    """The agents and spaces of the env the meta names, which must list the same agents."""
     try:
-        env = make_parallel_env(meta["scenario"], meta["env_kwargs"])
+        found = env_spaces(meta["scenario"], meta["env_kwargs"])
     except Exception as error:  # a scenario's constructor raises any type for options it cannot take
         raise DemonstrationsError(f"{path}: key 'meta': {meta['scenario']} does not build with env_kwargs "
                                   f"{meta['env_kwargs']} ({type(error).__name__}: {error})") from None
-    agents = list(env.possible_agents)
-    found = {a: (int(env.observation_space(a).shape[0]), env.action_space(a)) for a in agents}
-    env.close()
-    if meta["agents"] != agents:
-        raise DemonstrationsError(f"{path}: key 'meta': agents {meta['agents']} are not the env's {agents}")
+    if meta["agents"] != found.agents:
+        raise DemonstrationsError(f"{path}: key 'meta': agents {meta['agents']} are not the env's {found.agents}")
     return found
 
 
@@ -297,7 +294,7 @@ def check_array(path: Path, key: str, array: np.ndarray, dtype: type, shape: tup
                                   f"{int(np.flatnonzero(~np.isfinite(array.reshape(len(array), -1)).all(1))[0])}")
 
 
-def check_arrays(path: Path, arrays: dict[str, np.ndarray], env_spaces: dict[str, tuple[int, spaces.Space]]) -> None:
+def check_arrays(path: Path, arrays: dict[str, np.ndarray], found: EnvSpaces) -> None:
     episode_id = arrays["episode_id"]
     if episode_id.ndim != 1 or episode_id.dtype != np.int64:
         raise DemonstrationsError(f"{path}: key 'episode_id': expected int64 [T], "
@@ -310,7 +307,8 @@ def check_arrays(path: Path, arrays: dict[str, np.ndarray], env_spaces: dict[str
         row = int(decreasing[0]) + 1
         raise DemonstrationsError(f"{path}: key 'episode_id': expected non-decreasing ids (episodes contiguous), "
                                   f"got {episode_id[row]} after {episode_id[row - 1]} at row {row}")
-    for agent, (obs_dim, action_space) in env_spaces.items():
+    for agent, obs_dim in zip(found.agents, found.obs_dims):
+        action_space = found.action_spaces[agent]
         check_array(path, f"obs/{agent}", arrays[f"obs/{agent}"], np.float32, (T, obs_dim))
         check_array(path, f"next_obs/{agent}", arrays[f"next_obs/{agent}"], np.float32, (T, obs_dim))
         check_array(path, f"rew/{agent}", arrays[f"rew/{agent}"], np.float32, (T,))

@@ -12,7 +12,7 @@ from gymnasium import spaces
 
 from envs import env_spaces, make_parallel_env, teams
 from envs.rollout import MAX_PARALLEL, episode_seeds, rollout
-from maddpg_gail.checkpoint import atomic_path
+from maddpg_gail.files import atomic_path
 from maddpg_gail.policy import Policy
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from tensorboardX import SummaryWriter
 
-from maddpg_gail.checkpoint import WriteError
+from maddpg_gail.files import WriteError
 
 
 class EventLog(SummaryWriter):

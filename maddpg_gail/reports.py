@@ -24,7 +24,8 @@ from typing import Any, Iterable
 import numpy as np
 
 from maddpg_gail import run_folder, trainer
-from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, atomic_path, check_same_run, load_checkpoint
+from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, check_same_run, load_checkpoint
+from maddpg_gail.files import atomic_path
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif

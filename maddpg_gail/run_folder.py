@@ -7,7 +7,6 @@ the file is never deleted while held, so a second process always locks the same 
 
 from __future__ import annotations
 
-import dataclasses
 import errno
 import fcntl
 import json

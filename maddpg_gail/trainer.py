@@ -30,9 +30,9 @@ import torch
 from envs import make_vector_env, teams
 from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail import run_folder
-from maddpg_gail.checkpoint import (CHECKPOINT_NAME, CheckpointError, WriteError, atomic_path, check_same_run,
-                                    load_checkpoint, save_checkpoint)
+from maddpg_gail.checkpoint import CHECKPOINT_NAME, CheckpointError, check_same_run, load_checkpoint, save_checkpoint
 from maddpg_gail.config import Config, episode_rounds, run_capacity
+from maddpg_gail.files import WriteError, atomic_path
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif, team_returns
 from maddpg_gail.demonstrations import DemonstrationsError
 from maddpg_gail.event_log import EventLog

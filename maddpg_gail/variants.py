@@ -16,31 +16,32 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from maddpg_gail.config import Config, Options
+from maddpg_gail.config import Config, Options, needing_demonstrations
 
 
 @dataclass(frozen=True)
 class Variant:
-    """A named way to train: the Config fields that define it, and what it needs."""
+    """A named way to train: the Config fields that define it."""
 
     overrides: dict[str, Any]
-    needs_demos: bool = False
 
     @property
     def cloning(self) -> bool:
         """Behaviour cloning (`trainer.clone`): the actors learn from the demonstrations in no episodes at all."""
         return self.overrides.get("episodes") == 0
 
+    @property
+    def needs_demos(self) -> bool:
+        return needs_demos(self, {})
+
 
 # The one table of variants; its order is the order of the results table and the curves' colors.
 VARIANTS: dict[str, Variant] = {
     "maddpg": Variant({"critic": "centralized", "reward": "env"}),
     "iddpg": Variant({"critic": "independent", "reward": "env"}),
-    "magail": Variant({"critic": "centralized", "reward": "gail", "discriminator": "decentralized"},
-                      needs_demos=True),
-    "magail-centralized": Variant({"critic": "centralized", "reward": "gail", "discriminator": "centralized"},
-                                  needs_demos=True),
-    "bc": Variant({"episodes": 0}, needs_demos=True),
+    "magail": Variant({"critic": "centralized", "reward": "gail", "discriminator": "decentralized"}),
+    "magail-centralized": Variant({"critic": "centralized", "reward": "gail", "discriminator": "centralized"}),
+    "bc": Variant({"episodes": 0}),
 }
 
 
@@ -69,10 +70,17 @@ class VariantSpec:
 
     @property
     def needs_demos(self) -> bool:
-        return VARIANTS[self.base].needs_demos
+        return needs_demos(VARIANTS[self.base], dict(self.overrides))
 
     def config(self, base: Config, seed: int) -> Config:
         return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
+
+
+def needs_demos(variant: Variant, overrides: dict[str, Any]) -> bool:
+    """Whether `variant`, with these fields set on top, learns from demonstrations: it clones, or its fields
+    need them by Config's rule (`needing_demonstrations`)."""
+    values = {**Config().to_dict(), **variant.overrides, **overrides}
+    return variant.cloning or needing_demonstrations(values) is not None
 
 
 def typed(value: Any) -> str:

@@ -20,11 +20,11 @@ import pytest
 from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.reports import FINAL_EVAL_SEED, find_runs, mean_and_ci, report, t_interval
 from maddpg_gail.sweeps import run_state
-from maddpg_gail.variants import VARIANTS, CompareError, variant_config, variant_of
+from maddpg_gail.variants import VARIANTS, CompareError, parse_variants, variant_config, variant_of
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import collect, save_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate
-from maddpg_gail.experts import ScriptedSpreadExpert
+from envs.experts import ScriptedSpreadExpert
 from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -394,3 +394,11 @@ def test_ray_sweep_runs_on_a_cluster_and_collects_the_run_folders(tmp_path):
             os.killpg(head.pid, signal.SIGKILL)
             head.wait()
         shutil.rmtree(ray_dir, ignore_errors=True)
+
+
+def test_a_variant_that_sets_a_cloning_term_needs_demos_as_magail_does():
+    # the rule is Config's (needing_demonstrations), asked of each variant with its overrides on top
+    needing = [spec.name for spec in parse_variants(["maddpg bc_weight=0.5", "maddpg actor_lr=0.01",
+                                                     "iddpg bc_init=true", "bc", "magail"], demos_given=False)
+               if spec.needs_demos]
+    assert needing == ["maddpg__bc_weight=0.5", "iddpg__bc_init=true", "bc", "magail"]

@@ -31,7 +31,7 @@ from maddpg_gail.demonstrations import (
     summary,
 )
 from maddpg_gail.evaluation import RandomPolicy, evaluate
-from maddpg_gail.experts import ScriptedSpreadExpert
+from envs.experts import ScriptedSpreadExpert
 from maddpg_gail.networks import ActionSpec, Actor
 from maddpg_gail.policy import Policy
 from maddpg_gail.trainer import train

@@ -24,7 +24,8 @@ from conftest import TINY_CONFIG
 from maddpg_gail import load_policy, reports, run_folder, sweeps
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.budget import BudgetError, check_budget
-from maddpg_gail.checkpoint import CheckpointError, WriteError, load_checkpoint, save_checkpoint
+from maddpg_gail.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from maddpg_gail.files import WriteError
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.maddpg import make_actors
 from maddpg_gail.networks import ActionSpec
@@ -399,7 +400,7 @@ def test_any_file_saved_through_the_checkpoint_module_gets_a_digest(tmp_path):
 
 def test_an_edited_dataset_is_refused_naming_the_file(tmp_path):
     from maddpg_gail.demonstrations import collect, save_demonstrations
-    from maddpg_gail.experts import ScriptedSpreadExpert
+    from envs.experts import ScriptedSpreadExpert
 
     expert = ScriptedSpreadExpert({"max_cycles": 5, "continuous_actions": False})
     path = tmp_path / "demos.npz"
@@ -479,7 +480,7 @@ def test_ctrl_c_in_collect_is_one_line_and_writes_nothing(tmp_path):
     child = python(f"""
         import signal, sys
         signal.signal(signal.SIGINT, signal.default_int_handler)  # as on a terminal, even if this test's is ignored
-        import main, maddpg_gail.demonstrations, maddpg_gail.experts, maddpg_gail.policy
+        import main, maddpg_gail.demonstrations, envs.experts, maddpg_gail.policy
         print("imported", flush=True)
         sys.exit(main.main(["collect", "--expert", "scripted", "--episodes", "10000000", "--out", {str(out)!r}]))
     """)
@@ -710,7 +711,7 @@ def test_a_full_disk_during_report_is_one_line(run_copy, tmp_path, capsys, monke
     def full(*args):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr("maddpg_gail.checkpoint.os.replace", full)
+    monkeypatch.setattr("maddpg_gail.files.os.replace", full)
     code, err = run_main(capsys, "report", str(run_copy), "--out", str(tmp_path / "out"), "--final-eval-episodes", "2")
     assert code == 1 and "not written (No space left on device)" in one_line(err)
 

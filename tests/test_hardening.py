@@ -17,7 +17,8 @@ import torch
 import main
 from envs.batched import BatchedVectorEnv
 from maddpg_gail import load_policy
-from maddpg_gail.checkpoint import DIGEST_KEY, CheckpointError, WriteError, load_checkpoint, state_digest
+from maddpg_gail.checkpoint import DIGEST_KEY, CheckpointError, load_checkpoint, state_digest
+from maddpg_gail.files import WriteError
 from maddpg_gail.config import Config
 from maddpg_gail.evaluation import record_gif
 from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, train

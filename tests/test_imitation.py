@@ -14,7 +14,7 @@ from envs.symmetries import ELEMENTS
 from maddpg_gail import load_policy
 from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
-from maddpg_gail.experts import ScriptedSpreadExpert
+from envs.experts import ScriptedSpreadExpert
 from maddpg_gail.trainer import Trainer, clone, resume, train
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -21,7 +21,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 import main
 from maddpg_gail import load_policy
 from maddpg_gail.buffer import ReplayBuffer
-from maddpg_gail.checkpoint import DIGEST_KEY, WriteError, load_checkpoint, save_torch_file
+from maddpg_gail.checkpoint import DIGEST_KEY, load_checkpoint, save_torch_file
+from maddpg_gail.files import WriteError
 from maddpg_gail.config import Config, run_capacity
 from maddpg_gail import trainer as trainer_module
 from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif
