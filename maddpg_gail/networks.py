@@ -68,16 +68,18 @@ def gumbel_softmax_straight_through(logits: torch.Tensor, temperature: float = 1
     return F.gumbel_softmax(logits, tau=temperature, hard=True)
 
 
-def conditional_gumbel_logits(logits: torch.Tensor, one_hot: torch.Tensor, samples: int) -> torch.Tensor:
-    """`samples` draws [samples, ..., n] of logits + Gumbel noise conditioned on their argmax being `one_hot`'s
-    choice (Paulus, Maddison and Krause 2021, appendix): with Z = sum exp(logits) and E_j ~ Exp(1), the chosen
-    entry is log Z - log E_chosen, every other one -log(E_j exp(-logits_j) + E_chosen / Z), which is smaller.
-    In log space, so that large logits do not overflow; differentiable in `logits`."""
+@torch.no_grad()
+def conditional_gumbel(logits: torch.Tensor, one_hot: torch.Tensor, samples: int) -> torch.Tensor:
+    """`samples` draws [samples, ..., n] of Gumbel(0, 1) noise G conditioned on argmax(logits + G) being `one_hot`'s
+    choice (Paulus, Maddison and Krause 2021, appendix): with Z = sum exp(logits) and E_j ~ Exp(1), logits + G is
+    log Z - log E_chosen at the choice and -log(E_j exp(-logits_j) + E_chosen / Z), smaller, everywhere else.
+    In log space, so that large logits do not overflow. Without a gradient: the estimator differentiates the soft
+    sample at this noise, as straight-through does at its own."""
     exponentials = torch.empty((samples, *logits.shape), dtype=logits.dtype, device=logits.device).exponential_()
     chosen = (one_hot * exponentials).sum(-1, keepdim=True)
     log_z = logits.logsumexp(-1, keepdim=True)
     others = -torch.logaddexp(exponentials.log() - logits, chosen.log() - log_z)
-    return torch.where(one_hot.bool(), log_z - chosen.log(), others)
+    return torch.where(one_hot.bool(), log_z - chosen.log(), others) - logits
 
 
 def gumbel_rao(logits: torch.Tensor, samples: int, temperature: float = 1.0) -> torch.Tensor:
@@ -87,7 +89,7 @@ def gumbel_rao(logits: torch.Tensor, samples: int, temperature: float = 1.0) -> 
     single-sample gradient (lower variance, the same forward)."""
     one_hot = F.one_hot(torch.distributions.Categorical(logits=logits, validate_args=False).sample(),
                         logits.shape[-1]).to(logits.dtype)
-    soft = (conditional_gumbel_logits(logits, one_hot, samples) / temperature).softmax(-1).mean(0)
+    soft = ((logits + conditional_gumbel(logits, one_hot, samples)) / temperature).softmax(-1).mean(0)
     return one_hot + (soft - soft.detach())
 
 
