@@ -256,7 +256,7 @@ def per_sample_gradients(estimator, n: int) -> torch.Tensor:
 
 def test_gumbel_rao_has_straight_throughs_expected_gradient_with_less_variance():
     """Rao-Blackwellization: the mean of straight-through's gradient given the one-hot, so the same expectation
-    and, with 20 conditional samples, a much smaller variance (measured: about 4x in every entry)."""
+    and, with 20 conditional samples, a much smaller variance (measured: 2.6 to 4.8 times smaller)."""
     torch.manual_seed(0)
     straight = per_sample_gradients(gumbel_softmax_straight_through, 20_000)
     rao = per_sample_gradients(partial(gumbel_rao, samples=20), 20_000)
