@@ -747,7 +747,7 @@ def not_for_bc(name: str) -> str:
 
 
 COMMANDS: dict[str, Command] = {
-    "train": Command("Train MADDPG, independent DDPG or MAGAIL on an mpe2 scenario (the default command).",
+    "train": Command("Train MADDPG, MATD3, independent DDPG or MAGAIL on an mpe2 scenario (the default command).",
                      run_train, TrainFlags, CONFIG_FIELDS),
     "evaluate": Command("Greedy evaluation of a trained run, optionally a GIF.", run_evaluate, EvaluateFlags,
                         positional=("path",)),

@@ -26,6 +26,11 @@ DISCRIMINATORS = ("decentralized", "centralized")
 DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
 ACTOR_INPUTS = ("observation", "distances")
+ALGORITHMS = ("maddpg", "matd3")
+GRADIENT_ESTIMATORS = ("straight_through_gumbel", "gumbel_rao")
+# Fields that only matd3 reads, and those that only discrete actions read: a changed value elsewhere would do nothing
+MATD3_FIELDS = ("target_noise", "target_noise_clip", "policy_delay")
+ESTIMATOR_FIELDS = ("gradient_estimator", "gumbel_rao_samples", "gumbel_temperature")
 MAX_SEED = 2**32 - 1
 
 
@@ -225,6 +230,21 @@ class Config:
 
     # algorithm
     critic: str = setting("centralized", "centralized = MADDPG, independent = DDPG per agent", Choice(CRITICS))
+    algorithm: str = setting("maddpg", "maddpg, or matd3: twin critics with the minimum in the target, target "
+                                       "policy smoothing, delayed actor and target updates (Fujimoto et al. 2018)",
+                             Choice(ALGORITHMS))
+    target_noise: float = setting(0.2, "matd3: std of the Gaussian noise on the target actors' raw outputs (logits "
+                                       "or pre-sigmoid values) in the critics' target", WEIGHT)
+    target_noise_clip: float = setting(0.5, "matd3: that noise clipped to [-clip, clip]", WEIGHT)
+    policy_delay: int = setting(2, "matd3: critic updates per update of the actors and of all target networks",
+                                POSITIVE)
+    gradient_estimator: str = setting("straight_through_gumbel", "discrete actions' policy gradient: "
+                                      "straight_through_gumbel (Gumbel-softmax), or gumbel_rao: its gradient "
+                                      "averaged over Gumbel samples conditioned on the action (Paulus et al. 2021)",
+                                      Choice(GRADIENT_ESTIMATORS))
+    gumbel_rao_samples: int = setting(10, "gumbel_rao: conditional Gumbel samples per action", POSITIVE)
+    gumbel_temperature: float = setting(1.0, "temperature of the soft samples whose gradient either estimator "
+                                             "takes", Real(0, math.inf, low_open=True, high_open=True))
     hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP layer sizes, e.g. 64,64", LayerSizes())
     actor_inputs: str = setting("observation", "what the actors see: their observation, or it and the distance "
                                                "from every agent to every landmark (distances: simple_spread_v3)",
@@ -313,6 +333,15 @@ class Config:
         if self.relabel_entities and not (self.discriminator_symmetries or self.bc_symmetries):
             raise ConfigError("relabel_entities", "it adds to the symmetries, so it needs --discriminator-symmetries "
                                                   "or --bc-symmetries")
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in MATD3_FIELDS:
+            if self.algorithm != "matd3" and getattr(self, name) != defaults[name]:
+                raise ConfigError(name, "only --algorithm matd3 uses it")
+        for name in ESTIMATOR_FIELDS:
+            if self.continuous_actions and getattr(self, name) != defaults[name]:
+                raise ConfigError(name, "a gradient estimator of discrete actions: --continuous-actions has none")
+        if self.gradient_estimator != "gumbel_rao" and self.gumbel_rao_samples != defaults["gumbel_rao_samples"]:
+            raise ConfigError("gumbel_rao_samples", "only --gradient-estimator gumbel_rao uses it")
         capacity = replay_capacity(self.buffer_size, self.num_envs)
         name, first_update = max(("learning_starts", self.learning_starts), ("batch_size", self.batch_size),
                                  key=lambda pair: pair[1])

@@ -1,12 +1,18 @@
-"""MADDPG (centralized critics) and independent DDPG: one learner, one flag.
+"""MADDPG (centralized critics) and independent DDPG, and their TD3 forms: one learner, two flags.
 
 Every agent i has a decentralized actor mu_i(o_i) and a critic Q_i. With `critic="centralized"`
 Q_i sees every agent's observation and action in the fixed agent order (MADDPG, Lowe et al.
 2017); with `critic="independent"` it sees only (o_i, a_i) (DDPG per agent). Nothing else differs.
+
+With `algorithm="matd3"` (TD3, Fujimoto et al. 2018; MATD3, Ackermann et al. 2019) every Q_i has twin
+heads regressed on one target, the smaller of the two target heads at the target actors' smoothed
+actions; the actors and all target networks move every `policy_delay`-th update only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Protocol
 
 import torch
@@ -17,7 +23,7 @@ from torch.distributions import Categorical
 from envs.features import actor_features
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config
-from maddpg_gail.networks import ActionSpec, Actor, Critic
+from maddpg_gail.networks import ActionSpec, Actor, Critic, gumbel_rao, gumbel_softmax_straight_through
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -33,8 +39,9 @@ def td_target(
     return rewards + discount * (1.0 - terminated) * next_q
 
 
-def critic_loss(q: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    return F.mse_loss(q, target)
+def critic_loss(q_heads: tuple[torch.Tensor, ...], target: torch.Tensor) -> torch.Tensor:
+    """The squared errors of every Q head (one, or TD3's twins) against the one target, summed over heads."""
+    return torch.stack([F.mse_loss(q, target) for q in q_heads]).sum()
 
 
 def actor_loss(q_of_policy: torch.Tensor, raw_output: torch.Tensor, regularization: float) -> torch.Tensor:
@@ -70,7 +77,16 @@ def actor_inputs(config: Config, obs_dims: list[int]) -> nn.Module | None:
 def make_actors(config: Config, obs_dims: list[int], action_specs: list[ActionSpec]) -> nn.ModuleList:
     """Every agent's actor as `config` shapes it; ValueError where its `actor_inputs` do not fit the env."""
     inputs = actor_inputs(config, obs_dims)
-    return nn.ModuleList(Actor(o, s, tuple(config.hidden_sizes), inputs) for o, s in zip(obs_dims, action_specs))
+    estimator = discrete_estimator(config)
+    return nn.ModuleList(Actor(o, s, tuple(config.hidden_sizes), inputs, estimator)
+                         for o, s in zip(obs_dims, action_specs))
+
+
+def discrete_estimator(config: Config) -> Callable[[torch.Tensor], torch.Tensor]:
+    """`config.gradient_estimator`: logits to a one-hot action whose gradient the policy gradient follows."""
+    if config.gradient_estimator == "gumbel_rao":
+        return partial(gumbel_rao, samples=config.gumbel_rao_samples, temperature=config.gumbel_temperature)
+    return partial(gumbel_softmax_straight_through, temperature=config.gumbel_temperature)
 
 
 class MADDPG:
@@ -79,15 +95,19 @@ class MADDPG:
         self.device = device
         self.n_agents = len(obs_dims)
         self.centralized = config.critic == "centralized"
+        self.td3 = config.algorithm == "matd3"
+        # MADDPG moves the actors and targets at every update
+        self.policy_delay = config.policy_delay if self.td3 else 1
+        self.updates = 0  # critic updates so far: the actors follow every policy_delay-th
         self.action_specs = action_specs
         hidden = tuple(config.hidden_sizes)
         joint_dim = sum(obs_dims) + sum(spec.dim for spec in action_specs)
         critic_dims = [joint_dim if self.centralized else o + s.dim for o, s in zip(obs_dims, action_specs)]
 
         self.actors = make_actors(config, obs_dims, action_specs).to(device)
-        self.critics = nn.ModuleList(Critic(d, hidden) for d in critic_dims).to(device)
+        self.critics = nn.ModuleList(Critic(d, hidden, twin=self.td3) for d in critic_dims).to(device)
         self.target_actors = make_actors(config, obs_dims, action_specs).to(device)
-        self.target_critics = nn.ModuleList(Critic(d, hidden) for d in critic_dims).to(device)
+        self.target_critics = nn.ModuleList(Critic(d, hidden, twin=self.td3) for d in critic_dims).to(device)
         self.target_actors.load_state_dict(self.actors.state_dict())
         self.target_critics.load_state_dict(self.critics.state_dict())
         self.target_actors.requires_grad_(False)
@@ -109,19 +129,26 @@ class MADDPG:
             return [actor.greedy(o) for actor, o in zip(self.actors, obs)]
         return [actor.explore(o, noise_std) for actor, o in zip(self.actors, obs)]
 
+    def q_heads(self, critic: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """A critic's Q heads at `inputs`: its twins under matd3, else its one head."""
+        return critic.both(inputs) if self.td3 else (critic(inputs),)
+
     @torch.no_grad()
     def td_targets(self, batch: Batch) -> list[torch.Tensor]:
-        """Each critic's regression target; the next actions come from every agent's target actor."""
-        next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
-        return [
-            td_target(
-                batch.rewards[:, i],
-                batch.terminated,
-                target_critic(self.critic_input(i, batch.next_obs, next_actions)),
-                batch.discount,
-            )
-            for i, target_critic in enumerate(self.target_critics)
-        ]
+        """Each critic's regression target; the next actions come from every agent's target actor (matd3: smoothed
+        by clipped noise, the target Q the smaller of the twin target heads)."""
+        cfg = self.config
+        if self.td3:
+            next_actions = [actor.smoothed(o, cfg.target_noise, cfg.target_noise_clip)
+                            for actor, o in zip(self.target_actors, batch.next_obs)]
+        else:
+            next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
+        targets = []
+        for i, target_critic in enumerate(self.target_critics):
+            next_q = self.q_heads(target_critic, self.critic_input(i, batch.next_obs, next_actions))
+            next_q = torch.minimum(*next_q) if self.td3 else next_q[0]
+            targets.append(td_target(batch.rewards[:, i], batch.terminated, next_q, batch.discount))
+        return targets
 
     def update(
         self,
@@ -132,24 +159,29 @@ class MADDPG:
         """One gradient step for every critic, then every actor, then the target networks.
 
         `extra_actor_loss` adds its term to the actors' loss; `update_actors=False` trains the critics alone
-        (a warm-up), ignoring it.
+        (a warm-up), ignoring it. Under matd3 the actors and all targets move at every `policy_delay`-th update
+        only (TD3's rule: the target critics wait with the actors); between, the stats hold the critics' alone.
         """
         cfg = self.config
+        self.updates += 1
+        delayed_step = self.updates % self.policy_delay == 0
         targets = self.td_targets(batch)
-        q_values = [critic(self.critic_input(i, batch.obs, batch.actions)) for i, critic in enumerate(self.critics)]
-        critic_losses = [critic_loss(q, y) for q, y in zip(q_values, targets)]
+        q_heads = [self.q_heads(critic, self.critic_input(i, batch.obs, batch.actions))
+                   for i, critic in enumerate(self.critics)]
+        critic_losses = [critic_loss(q, y) for q, y in zip(q_heads, targets)]
         self.critic_optimizer.zero_grad()
         torch.stack(critic_losses).sum().backward()
         critic_grad_norms = [nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip) for critic in self.critics]
         self.critic_optimizer.step()
-        soft_update(self.target_critics, self.critics, cfg.tau)
+        if delayed_step:
+            soft_update(self.target_critics, self.critics, cfg.tau)
         stats = {
             "critic_loss": torch.stack(critic_losses).detach(),
-            "q": torch.stack([q.mean() for q in q_values]).detach(),
+            "q": torch.stack([q[0].mean() for q in q_heads]).detach(),  # the first head's, the one the actor climbs
             # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
             "critic_grad_norm": torch.stack(critic_grad_norms),
         }
-        if not update_actors:
+        if not (update_actors and delayed_step):
             return stats
 
         actor_losses, extra_losses, raw_outputs = [], [], []
@@ -192,6 +224,7 @@ class MADDPG:
             "target_critics": self.target_critics.state_dict(),
             "actor_optimizer": self.actor_optimizer.state_dict(),
             "critic_optimizer": self.critic_optimizer.state_dict(),
+            "updates": self.updates,
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -201,3 +234,4 @@ class MADDPG:
         self.target_critics.load_state_dict(state["target_critics"])
         self.actor_optimizer.load_state_dict(state["actor_optimizer"])
         self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        self.updates = state.get("updates", 0)  # checkpoints from before matd3 have no count, nor need one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,9 +60,37 @@ def mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
-def gumbel_softmax_straight_through(logits: torch.Tensor) -> torch.Tensor:
+# --- discrete gradient estimators: a one-hot sample forward, a surrogate gradient backward -------------------
+
+
+def gumbel_softmax_straight_through(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """A one-hot sample in the forward pass whose gradient is that of the soft Gumbel-softmax."""
-    return F.gumbel_softmax(logits, tau=1.0, hard=True)
+    return F.gumbel_softmax(logits, tau=temperature, hard=True)
+
+
+@torch.no_grad()
+def conditional_gumbel(logits: torch.Tensor, one_hot: torch.Tensor, samples: int) -> torch.Tensor:
+    """`samples` draws [samples, ..., n] of Gumbel(0, 1) noise G conditioned on argmax(logits + G) being `one_hot`'s
+    choice (Paulus, Maddison and Krause 2021, appendix): with Z = sum exp(logits) and E_j ~ Exp(1), logits + G is
+    log Z - log E_chosen at the choice and -log(E_j exp(-logits_j) + E_chosen / Z), smaller, everywhere else.
+    In log space, so that large logits do not overflow. Without a gradient: the estimator differentiates the soft
+    sample at this noise, as straight-through does at its own."""
+    exponentials = torch.empty((samples, *logits.shape), dtype=logits.dtype, device=logits.device).exponential_()
+    chosen = (one_hot * exponentials).sum(-1, keepdim=True)
+    log_z = logits.logsumexp(-1, keepdim=True)
+    others = -torch.logaddexp(exponentials.log() - logits, chosen.log() - log_z)
+    return torch.where(one_hot.bool(), log_z - chosen.log(), others) - logits
+
+
+def gumbel_rao(logits: torch.Tensor, samples: int, temperature: float = 1.0) -> torch.Tensor:
+    """The Gumbel-Rao estimator (Paulus, Maddison and Krause 2021): the forward pass is a one-hot sample of
+    Categorical(logits), as straight-through's; the gradient is the mean of the soft samples' gradients over
+    `samples` Gumbel perturbations conditioned on that one-hot, a Rao-Blackwellization of straight-through's
+    single-sample gradient (lower variance, the same forward)."""
+    one_hot = F.one_hot(torch.distributions.Categorical(logits=logits, validate_args=False).sample(),
+                        logits.shape[-1]).to(logits.dtype)
+    soft = ((logits + conditional_gumbel(logits, one_hot, samples)) / temperature).softmax(-1).mean(0)
+    return one_hot + (soft - soft.detach())
 
 
 def greedy_one_hot(logits: torch.Tensor) -> torch.Tensor:
@@ -75,9 +104,11 @@ class Actor(nn.Module):
     the MLP's input."""
 
     def __init__(self, obs_dim: int, action: ActionSpec, hidden_sizes: tuple[int, ...],
-                 inputs: nn.Module | None = None):
+                 inputs: nn.Module | None = None,
+                 estimator: Callable[[torch.Tensor], torch.Tensor] = gumbel_softmax_straight_through):
         super().__init__()
         self.action = action
+        self.estimator = estimator  # logits to a one-hot action with a gradient: `differentiable`'s, for discrete
         self.inputs = inputs if inputs is not None else nn.Identity()
         self.net = mlp(obs_dim + (inputs.extra_dims if inputs is not None else 0), hidden_sizes, action.dim)
 
@@ -92,20 +123,39 @@ class Actor(nn.Module):
         """Exploration actions: a Gumbel-softmax sample, or Gaussian noise clipped to [0, 1]."""
         out = self(obs)
         if self.action.discrete:
+            # not `estimator`: nothing differentiates an exploration action, and its one-hot is the same sample
+            # at any temperature
             return gumbel_softmax_straight_through(out)
         return (torch.sigmoid(out) + noise_std * torch.randn_like(out)).clamp(0.0, 1.0)
+
+    def smoothed(self, obs: torch.Tensor, noise_std: float, noise_clip: float) -> torch.Tensor:
+        """TD3's target policy smoothing: the greedy action of the raw output plus Gaussian noise of std
+        `noise_std` clipped to [-noise_clip, noise_clip]. The noise goes on the raw output, logits or pre-sigmoid
+        values, not on the action: a one-hot plus noise is no action, and noise before the sigmoid keeps the
+        action in [0, 1] without clipping it onto the box's edges."""
+        out = self(obs)
+        out = out + (noise_std * torch.randn_like(out)).clamp(-noise_clip, noise_clip)
+        return greedy_one_hot(out) if self.action.discrete else torch.sigmoid(out)
 
     def differentiable(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(action, raw output) for the policy gradient: actions a critic can differentiate through."""
         out = self(obs)
-        action = gumbel_softmax_straight_through(out) if self.action.discrete else torch.sigmoid(out)
+        action = self.estimator(out) if self.action.discrete else torch.sigmoid(out)
         return action, out
 
 
 class Critic(nn.Module):
-    def __init__(self, in_dim: int, hidden_sizes: tuple[int, ...]):
+    """Q(inputs); with `twin`, a second Q head of its own, as TD3's twin critics (`both`). `forward` is the first
+    head, the one the actor climbs."""
+
+    def __init__(self, in_dim: int, hidden_sizes: tuple[int, ...], twin: bool = False):
         super().__init__()
         self.net = mlp(in_dim, hidden_sizes, 1)
+        if twin:  # only then: a single critic's parameters keep the names of checkpoints from before twins
+            self.twin = mlp(in_dim, hidden_sizes, 1)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs).squeeze(-1)
+
+    def both(self, inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self(inputs), self.twin(inputs).squeeze(-1)

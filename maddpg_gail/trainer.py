@@ -63,10 +63,13 @@ def same_device(a: str, b: str) -> bool:
 
 
 def default_run_dir(config: Config, root: Path = Path("runs"), kind: str | None = None) -> Path:
-    """runs/<scenario>__<kind>__s<seed>__<time>, kind being the critic, "gail-<critic>" or "bc"."""
+    """runs/<scenario>__<kind>__s<seed>__<time>, kind being the critic, "gail-<critic>" or "bc", with "matd3-" before
+    a critic that matd3 trains."""
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     if kind is None:
         kind = config.critic if config.reward == "env" else f"{config.reward}-{config.critic}"
+        if config.algorithm == "matd3":
+            kind = f"matd3-{kind}"
     return root / f"{config.scenario}__{kind}__s{config.seed}__{stamp}"
 
 

@@ -78,6 +78,11 @@ USAGE_ERRORS = [
      ["--actor-inputs", "distances: defined for simple_spread_v3, not simple_speaker_listener_v4"]),
     (["--env-kwargs", "num_agent_neighbors=1", "--actor-inputs", "distances"],
      ["--actor-inputs", "num_agent_neighbors"]),
+    (["--algorithm", "td3"], ["--algorithm", "'td3'", "'maddpg'", "'matd3'"]),
+    (["--policy-delay", "3"], ["--policy-delay", "only --algorithm matd3 uses it"]),
+    (["--continuous-actions", "--gradient-estimator", "gumbel_rao"],
+     ["--gradient-estimator", "a gradient estimator of discrete actions: --continuous-actions has none"]),
+    (["--gumbel-rao-samples", "4"], ["--gumbel-rao-samples", "only --gradient-estimator gumbel_rao uses it"]),
 ]
 
 
