@@ -50,9 +50,28 @@ def actor_loss(q_of_policy: torch.Tensor, raw_output: torch.Tensor, regularizati
 
 
 @torch.no_grad()
-def soft_update(target: nn.Module, source: nn.Module, tau: float) -> None:
-    """Polyak averaging: target <- (1 - tau) * target + tau * source."""
-    torch._foreach_lerp_(list(target.parameters()), list(source.parameters()), tau)
+def soft_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: float) -> None:
+    """Polyak averaging of parameter lists: target <- (1 - tau) * target + tau * source."""
+    torch._foreach_lerp_(target, source, tau)
+
+
+@torch.no_grad()
+def clip_grad_norms_(groups: list[list[torch.Tensor]], max_norm: float) -> torch.Tensor:
+    """Each group's (one agent's network's) gradients scaled to norm at most `max_norm`, exactly as
+    `nn.utils.clip_grad_norm_` of that group alone scales them, with one norm kernel for every group.
+    Returns each group's norm before clipping [n_groups]."""
+    groups = [[p for p in group if p.grad is not None] for group in groups]  # as clip_grad_norm_, which skips them
+    norms = torch._foreach_norm([p.grad for group in groups for p in group]) if any(groups) else []
+    starts = [0]
+    for group in groups:
+        starts.append(starts[-1] + len(group))
+    group_norms = torch.stack([torch.linalg.vector_norm(torch.stack(norms[a:b])) if b > a else torch.zeros(())
+                               for a, b in zip(starts, starts[1:])])
+    scales = (max_norm / (group_norms + 1e-6)).clamp(max=1.0)
+    for group, scale in zip(groups, scales):
+        if group:
+            torch._foreach_mul_([p.grad for p in group], scale)
+    return group_norms
 
 
 # --- the learner -------------------------------------------------------------------------------
@@ -122,6 +141,12 @@ class MADDPG:
             return torch.cat([*obs, *actions], dim=-1)
         return torch.cat([obs[i], actions[i]], dim=-1)
 
+    def critic_inputs(self, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Every critic's input at these observations and actions: centralized critics share one tensor."""
+        if self.centralized:
+            return [self.critic_input(0, obs, actions)] * self.n_agents
+        return [self.critic_input(i, obs, actions) for i in range(self.n_agents)]
+
     @torch.no_grad()
     def act(self, obs: list[torch.Tensor], noise_std: float | None) -> list[torch.Tensor]:
         """Each agent's action from its own observation: exploring when `noise_std` is given, greedy otherwise."""
@@ -143,9 +168,10 @@ class MADDPG:
                             for actor, o in zip(self.target_actors, batch.next_obs)]
         else:
             next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
+        inputs = self.critic_inputs(batch.next_obs, next_actions)
         targets = []
         for i, target_critic in enumerate(self.target_critics):
-            next_q = self.q_heads(target_critic, self.critic_input(i, batch.next_obs, next_actions))
+            next_q = self.q_heads(target_critic, inputs[i])
             next_q = torch.minimum(*next_q) if self.td3 else next_q[0]
             targets.append(td_target(batch.rewards[:, i], batch.terminated, next_q, batch.discount))
         return targets
@@ -166,20 +192,20 @@ class MADDPG:
         self.updates += 1
         delayed_step = self.updates % self.policy_delay == 0
         targets = self.td_targets(batch)
-        q_heads = [self.q_heads(critic, self.critic_input(i, batch.obs, batch.actions))
-                   for i, critic in enumerate(self.critics)]
+        inputs = self.critic_inputs(batch.obs, batch.actions)
+        q_heads = [self.q_heads(critic, inputs[i]) for i, critic in enumerate(self.critics)]
         critic_losses = [critic_loss(q, y) for q, y in zip(q_heads, targets)]
         self.critic_optimizer.zero_grad()
         torch.stack(critic_losses).sum().backward()
-        critic_grad_norms = [nn.utils.clip_grad_norm_(critic.parameters(), cfg.grad_clip) for critic in self.critics]
+        critic_grad_norms = clip_grad_norms_([list(critic.parameters()) for critic in self.critics], cfg.grad_clip)
         self.critic_optimizer.step()
         if delayed_step:
-            soft_update(self.target_critics, self.critics, cfg.tau)
+            soft_update(list(self.target_critics.parameters()), list(self.critics.parameters()), cfg.tau)
         stats = {
             "critic_loss": torch.stack(critic_losses).detach(),
             "q": torch.stack([q[0].mean() for q in q_heads]).detach(),  # the first head's, the one the actor climbs
             # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
-            "critic_grad_norm": torch.stack(critic_grad_norms),
+            "critic_grad_norm": critic_grad_norms,
         }
         if not (update_actors and delayed_step):
             return stats
@@ -199,13 +225,14 @@ class MADDPG:
             total = total + extra_actor_loss.weight * torch.stack(extra_losses).sum()
         self.actor_optimizer.zero_grad()
         # Gradients for the actors only: the critics' weight gradients would be thrown away.
-        total.backward(inputs=list(self.actors.parameters()))
-        actor_grad_norms = [nn.utils.clip_grad_norm_(actor.parameters(), cfg.grad_clip) for actor in self.actors]
+        actor_params = [list(actor.parameters()) for actor in self.actors]
+        total.backward(inputs=[p for group in actor_params for p in group])
+        actor_grad_norms = clip_grad_norms_(actor_params, cfg.grad_clip)
         self.actor_optimizer.step()
-        soft_update(self.target_actors, self.actors, cfg.tau)
+        soft_update(list(self.target_actors.parameters()), [p for group in actor_params for p in group], cfg.tau)
 
         stats["actor_loss"] = torch.stack(actor_losses).detach()  # the policy-gradient part only
-        stats["actor_grad_norm"] = torch.stack(actor_grad_norms)
+        stats["actor_grad_norm"] = actor_grad_norms
         if extra_losses:
             stats[extra_actor_loss.name] = torch.stack(extra_losses).detach()
         if all(spec.discrete for spec in self.action_specs):

@@ -30,7 +30,7 @@ from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate, normalized_score, record_gif
 from maddpg_gail.policy import load_policy
-from maddpg_gail.variants import CompareError, VARIANTS, base_variant, variant_of
+from maddpg_gail.variants import CompareError, VARIANTS, base_variant, typed, variant_of
 
 
 FINAL_EVAL_NAME = "final_eval.json"
@@ -204,7 +204,8 @@ def name_by_config(runs: list[Run]) -> None:
         configs = [r.config.to_dict() for r in members]
         varying = [k for k in configs[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in configs}) > 1]
         for run, config in zip(members, configs):
-            differences = [f"{k}={json.dumps(config[k])}" for k in varying if config[k] != defaults[k]]
+            # as the variant and its run folders are typed: algorithm=matd3 hidden_sizes=128,128
+            differences = [f"{k}={typed(config[k])}" for k in varying if config[k] != defaults[k]]
             run.variant = " ".join([variant, *differences])
         # a field told by the variant's name may still differ (e.g. episodes): never pool two configs
         labels: dict[str, set[str]] = {}
@@ -214,7 +215,7 @@ def name_by_config(runs: list[Run]) -> None:
             if len(keys) > 1:
                 for run in members:
                     if run.variant == label:
-                        extra = [f"{k}={json.dumps(v)}" for k, v in run.config.to_dict().items()
+                        extra = [f"{k}={typed(v)}" for k, v in run.config.to_dict().items()
                                  if k in NAMED_BY_VARIANT - {"seed"} and k not in ("critic", "reward", "discriminator")
                                  and len({json.dumps(r.config.to_dict()[k]) for r in members
                                           if r.variant == label}) > 1]

@@ -221,6 +221,16 @@ def test_report_over_runs_differing_in_one_hyperparameter_gives_two_rows(tmp_pat
     assert "at commit " in text and '- maddpg actor_lr=0.001: `{"actor_lr": 0.001, ' in text
 
 
+def test_report_names_rows_and_gifs_by_values_as_typed(tmp_path, tiny_config):
+    changed = dataclasses.replace(tiny_config, hidden_sizes=(16, 8), algorithm="matd3", episodes=2, eval_interval=2,
+                                  save_interval=2)
+    train(dataclasses.replace(changed, hidden_sizes=tiny_config.hidden_sizes, algorithm="maddpg"), tmp_path / "a")
+    train(changed, tmp_path / "b")
+    text = report([tmp_path / "a", tmp_path / "b"], tmp_path / "out", final_eval_episodes=2).read_text()
+    assert "| maddpg algorithm=matd3 hidden_sizes=16,8 |" in text  # no quotes, no brackets: as the flag takes them
+    assert (tmp_path / "out" / "maddpg__algorithm=matd3__hidden_sizes=16,8__best.gif").is_file()
+
+
 def test_console_script_points_at_the_cli_when_installed():
     from importlib import metadata
 

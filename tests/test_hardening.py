@@ -17,6 +17,7 @@ import torch
 import main
 from envs.batched import BatchedVectorEnv
 from maddpg_gail import load_policy
+from maddpg_gail import maddpg
 from maddpg_gail.checkpoint import DIGEST_KEY, CheckpointError, load_checkpoint, state_digest
 from maddpg_gail.files import WriteError
 from maddpg_gail.config import Config
@@ -346,15 +347,17 @@ def test_a_nan_weight_stops_training_at_the_loss_naming_agent_episode_and_update
 
 def test_an_inf_gradient_stops_training_even_with_finite_losses(tmp_path, monkeypatch, tiny_config):
     trainer = trainer_ready_to_learn(tiny_config, tmp_path)
-    original_clip = torch.nn.utils.clip_grad_norm_
+    original_clip = maddpg.clip_grad_norms_
     calls = {"n": 0}
 
-    def clip_reporting_inf(parameters, max_norm):
+    def clip_reporting_inf(groups, max_norm):
         calls["n"] += 1
-        norm = original_clip(parameters, max_norm)
-        return torch.full_like(norm, float("inf")) if calls["n"] == 4 else norm  # 3 critics, then the first actor
+        norms = original_clip(groups, max_norm)
+        if calls["n"] == 2:  # the critics, then the actors: the first actor's norm
+            norms[0] = float("inf")
+        return norms
 
-    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", clip_reporting_inf)
+    monkeypatch.setattr(maddpg, "clip_grad_norms_", clip_reporting_inf)
     with pytest.raises(NonFiniteError, match=r"^actor grad norm of agent_0 is inf at episode 0, update 1; "):
         trainer.learn()
 

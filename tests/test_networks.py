@@ -5,7 +5,7 @@ from gymnasium import spaces
 
 from envs.spread import SpreadLayout
 from maddpg_gail.config import Config
-from maddpg_gail.maddpg import make_actors, soft_update
+from maddpg_gail.maddpg import clip_grad_norms_, make_actors, soft_update
 from maddpg_gail.networks import ActionSpec, Actor, gumbel_softmax_straight_through
 
 
@@ -28,12 +28,33 @@ def test_soft_update_moves_target_by_tau():
     torch.manual_seed(0)
     source, target = torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)
     before = [p.clone() for p in target.parameters()]
-    soft_update(target, source, tau=0.25)
+    soft_update(list(target.parameters()), list(source.parameters()), tau=0.25)
     for old, new, src in zip(before, target.parameters(), source.parameters()):
         torch.testing.assert_close(new, 0.75 * old + 0.25 * src)
-    soft_update(target, source, tau=1.0)
+    soft_update(list(target.parameters()), list(source.parameters()), tau=1.0)
     for new, src in zip(target.parameters(), source.parameters()):
         assert torch.equal(new, src)
+
+
+def test_clipping_every_agent_at_once_is_clip_grad_norm_of_each_agent_alone():
+    torch.manual_seed(0)
+    nets = [torch.nn.Linear(4, 3) for _ in range(3)]
+    grads = [[torch.randn_like(p) * scale for p in net.parameters()] for net, scale in zip(nets, (0.1, 1.0, 10.0))]
+    for net, group in zip(nets, grads):
+        for p, g in zip(net.parameters(), group):
+            p.grad = g.clone()
+    norms = clip_grad_norms_([list(net.parameters()) for net in nets], max_norm=0.5)
+    for net, group, norm in zip(nets, grads, norms):
+        reference = [torch.nn.Parameter(p.detach().clone()) for p in net.parameters()]
+        for r, g in zip(reference, group):
+            r.grad = g.clone()
+        expected = torch.nn.utils.clip_grad_norm_(reference, 0.5)
+        assert torch.equal(norm, expected)  # the norm before clipping, to the bit
+        assert all(torch.equal(p.grad, r.grad) for p, r in zip(net.parameters(), reference))
+    # by hand: the first agent's gradients (norm below 0.5) are left alone, the others end at norm 0.5
+    assert all(torch.equal(p.grad, g) for p, g in zip(nets[0].parameters(), grads[0]))
+    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in nets[2].parameters()]))
+    torch.testing.assert_close(total, torch.tensor(0.5))
 
 
 def test_action_spec_round_trip_and_bounds():
