@@ -15,6 +15,7 @@ The table is printed and written to <out>/scenarios.md with the commit and the c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -75,12 +76,13 @@ def table_rows(scenario: str, kind: str, out: Path, seeds: int, eval_episodes: i
     from maddpg_gail.config import Config
     from maddpg_gail.evaluation import RandomPolicy, evaluate
     from maddpg_gail.reports import FINAL_EVAL_SEED, final_evaluation, mean_and_ci
+    from maddpg_gail.sweeps import run_state
 
     config = Config(scenario=scenario, continuous_actions=kind == "continuous")
     env_kwargs = config.parallel_env_kwargs()
     sides = teams(scenario, env_kwargs)
     finals = [final_evaluation(out / f"maddpg__s{seed}", eval_episodes) for seed in range(seeds)
-              if (out / f"maddpg__s{seed}" / "policy.pt").is_file()]
+              if run_state(out / f"maddpg__s{seed}", dataclasses.replace(config, seed=seed)) == "finished"]
     random = evaluate(RandomPolicy(scenario, env_kwargs, seed=0), eval_episodes, FINAL_EVAL_SEED)
     scripted = {}
     for name, expert in experts.EXPERTS.items():
