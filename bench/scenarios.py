@@ -68,8 +68,10 @@ def main() -> None:
     print(text)
 
 
-def table_rows(scenario: str, kind: str, out: Path, seeds: int, eval_episodes: int) -> list[str]:
-    """The scenario's rows: one a team, the finished seeds' mean and interval beside random and scripted play."""
+def table_rows(scenario: str, kind: str, out: Path, seeds: int, eval_episodes: int,
+               episodes: int | None = None) -> list[str]:
+    """The scenario's rows: one a team, the finished seeds' mean and interval beside random and scripted play.
+    A seed counts once its run has finished `episodes` (the default's 30000) at the defaults."""
     import numpy as np
 
     from envs import experts, teams
@@ -78,7 +80,8 @@ def table_rows(scenario: str, kind: str, out: Path, seeds: int, eval_episodes: i
     from maddpg_gail.reports import FINAL_EVAL_SEED, final_evaluation, mean_and_ci
     from maddpg_gail.sweeps import run_state
 
-    config = Config(scenario=scenario, continuous_actions=kind == "continuous")
+    config = Config(scenario=scenario, continuous_actions=kind == "continuous",
+                    **({} if episodes is None else {"episodes": episodes}))
     env_kwargs = config.parallel_env_kwargs()
     sides = teams(scenario, env_kwargs)
     finals = [final_evaluation(out / f"maddpg__s{seed}", eval_episodes) for seed in range(seeds)
