@@ -32,7 +32,7 @@ class Variant:
 
     @property
     def needs_demos(self) -> bool:
-        return needs_demos(self, {})
+        return learns_from_demos(self, {})
 
 
 # The one table of variants; its order is the order of the results table and the curves' colors.
@@ -70,13 +70,13 @@ class VariantSpec:
 
     @property
     def needs_demos(self) -> bool:
-        return needs_demos(VARIANTS[self.base], dict(self.overrides))
+        return learns_from_demos(VARIANTS[self.base], dict(self.overrides))
 
     def config(self, base: Config, seed: int) -> Config:
         return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
 
 
-def needs_demos(variant: Variant, overrides: dict[str, Any]) -> bool:
+def learns_from_demos(variant: Variant, overrides: dict[str, Any]) -> bool:
     """Whether `variant`, with these fields set on top, learns from demonstrations: it clones, or its fields
     need them by Config's rule (`needing_demonstrations`)."""
     values = {**Config().to_dict(), **variant.overrides, **overrides}
