@@ -53,6 +53,15 @@ def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout
     return PLANE_LAYOUTS[scenario](env_kwargs)
 
 
+def has_plane_symmetries(scenario: str, env_kwargs: dict[str, Any]) -> bool:
+    """Whether `agent_layouts` knows this scenario with these options (full observations)."""
+    try:
+        agent_layouts(scenario, env_kwargs)
+    except ValueError:
+        return False
+    return True
+
+
 def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],
                      device: Any = "cpu") -> PlaneSymmetries:
     """The symmetries of `scenario`; ValueError where its observations are not laid out as expected."""

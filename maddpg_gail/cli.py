@@ -25,8 +25,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Callable
 
-from maddpg_gail.config import (MAX_SEED, POSITIVE, Config, ConfigError, Flag, Integer, LayerSizes, Options,
-                                OptionalPath, Real, flag, read_config_file, setting)
+from maddpg_gail.config import (MAX_SEED, POSITIVE, RECIPE, Config, ConfigError, Flag, Integer, LayerSizes,
+                                Options, OptionalPath, Real, flag, read_config_file, setting)
 
 RUN_FAILED = 1
 USAGE_ERROR = 2
@@ -205,8 +205,11 @@ def tyro_field(name: str, f: dataclasses.Field, default: Any, positional: bool, 
 
     rule, help_text = f.metadata["rule"], f.metadata["help"]
     many = words_taken(f) == "*"
+    recipe = default is None and name in RECIPE  # its help says what it defaults to
     if isinstance(rule, Flag):
         annotation: Any = bool
+        if recipe:
+            default = False  # a switch; `parse` tells a switch not given from --no-FLAG
     else:
         def show(value: Any) -> list[str]:
             if isinstance(value, dict):
@@ -223,7 +226,8 @@ def tyro_field(name: str, f: dataclasses.Field, default: Any, positional: bool, 
         annotation = Annotated[Any, spec]
     if positional:
         annotation = tyro.conf.Positional[annotation]
-    annotation = Annotated[annotation, tyro.conf.arg(help=help_text, aliases=aliases or None)]
+    annotation = Annotated[annotation, tyro.conf.arg(help=help_text, aliases=aliases or None,
+                                                     help_behavior_hint="" if recipe else None)]
     if isinstance(default, dict):
         return name, annotation, dataclasses.field(default_factory=lambda: dict(default))
     return name, annotation, dataclasses.field(default=default)
@@ -380,7 +384,12 @@ def parse(command: str, argv: list[str], defaults: dict[str, Any] | None = None)
     cls = flags_class(command, spec, defaults or {})
     prog = "main.py" if command == "train" else f"main.py {command}"
     parsed = tyro.cli(cls, args=argv, prog=prog, description=spec.summary)
-    return {f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)}
+    values = {f.name: getattr(parsed, f.name) for f in dataclasses.fields(parsed)}
+    for name in set(values) & set(RECIPE):  # a recipe switch neither given nor set by `defaults` stays unset
+        if (defaults or {}).get(name) is None and not any(word in (flag(name), "--no-" + flag(name)[2:])
+                                                          for word in argv):
+            values[name] = None
+    return values
 
 
 def make_config(values: dict[str, Any]) -> Config:

@@ -15,7 +15,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from envs.backends import BACKENDS
 from envs.scenarios import SCENARIOS
@@ -216,6 +216,37 @@ WEIGHT = Real(0, math.inf, high_open=True)
 OWN_FIELDS = ("max_cycles", "continuous_actions")
 
 
+# The imitation recipe: MAGAIL starts from a clone, keeps a cloning term in the actors' loss, and trains its
+# discriminators (and the clone) on samples turned by the plane's symmetries. It measured best or level with the
+# best on two scenarios, three experts and 20 to 1000 demonstrations (docs/imitation.md, "The defaults").
+RECIPE_BC_WEIGHT = 3.0
+RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
+
+
+def plane_symmetries_defined(config: Config) -> bool:
+    from envs.features import has_plane_symmetries  # torch: loaded only for the runs that may use them
+
+    return has_plane_symmetries(config.scenario, config.env_kwargs)
+
+
+def clones(config: Config) -> bool:
+    """Whether the actors learn from demonstrations by cloning: a bc run (no episodes), --bc-init or --bc-weight."""
+    return config.demos is not None and (config.episodes == 0 or config.bc_init or config.bc_weight > 0)
+
+
+# Field -> its value where a Config leaves it unset (None), worked out from the fields above it (the order matters)
+# and from those without a recipe. A saved config holds the values worked out, so a run resumes as it was trained.
+RECIPE: dict[str, Callable[[Config], Any]] = {
+    "bc_init": lambda config: config.reward == "gail",
+    "bc_weight": lambda config: RECIPE_BC_WEIGHT if config.reward == "gail" else 0.0,
+    "actor_warmup_updates": lambda config: RECIPE_WARMUP_UPDATES if config.bc_init else 0,
+    "discriminator_symmetries": lambda config: config.reward == "gail" and plane_symmetries_defined(config),
+    "bc_symmetries": lambda config: clones(config) and plane_symmetries_defined(config),
+}
+# The fields that say what kind of run a Config is; the recipe follows from them (`Config.defaults`).
+KIND_FIELDS = ("scenario", "env_kwargs", "reward", "demos")
+
+
 @dataclass
 class Config:
     # environment
@@ -282,20 +313,24 @@ class Config:
     discriminator_label_smoothing: float = setting(0.0, "label smoothing of D's targets", Real(0, 0.5, high_open=True))
     discriminator_state_matched: float = setting(0.0, "fraction of D's policy samples that pair expert "
                                                       "observations with the policy's own actions", Real(0, 1))
-    discriminator_symmetries: bool = setting(False, "train D on samples turned by the plane's 8 rotations and "
-                                                    "reflections (envs/symmetries.py)", Flag())
-    bc_init: bool = setting(False, "behaviour-clone the actors before MAGAIL", Flag())
+    discriminator_symmetries: bool | None = setting(
+        None, "train D on samples turned by the plane's 8 rotations and reflections (envs/symmetries.py); "
+              "default: on under --reward gail wherever the scenario has them", Flag())
+    bc_init: bool | None = setting(None, "behaviour-clone the actors before training; default: on under --reward gail",
+                                   Flag())
     bc_epochs: int = setting(200, "epochs over the demonstrations, for bc and --bc-init", POSITIVE)
     bc_batch_size: int = setting(256, "behaviour cloning batch size", POSITIVE)
     bc_lr: float = setting(1e-3, "behaviour cloning learning rate", RATE)
-    bc_weight: float = setting(0.0, "weight of a behaviour-cloning term in each actor's loss (0: none; needs "
-                                    "--demos)", WEIGHT)
-    bc_symmetries: bool = setting(False, "clone (bc, --bc-init, --bc-weight) on demonstrations turned as "
-                                         "--discriminator-symmetries does", Flag())
+    bc_weight: float | None = setting(None, "weight of a behaviour-cloning term in each actor's loss (needs --demos); "
+                                            f"default: {RECIPE_BC_WEIGHT:g} under --reward gail, else 0", WEIGHT)
+    bc_symmetries: bool | None = setting(None, "clone (bc, --bc-init, --bc-weight) on demonstrations turned as "
+                                               "--discriminator-symmetries does; default: on wherever the actors "
+                                               "clone and the scenario has them", Flag())
     relabel_entities: bool = setting(False, "the symmetries also permute the interchangeable agents and "
                                             "landmarks (simple_spread_v3)", Flag())
-    actor_warmup_updates: int = setting(0, "updates that train the critics only, e.g. to keep a --bc-init clone "
-                                           "intact", NON_NEGATIVE)
+    actor_warmup_updates: int | None = setting(None, "updates that train the critics only, so that a --bc-init "
+                                                     f"clone stays intact; default: {RECIPE_WARMUP_UPDATES} with "
+                                                     "--bc-init, else 0", NON_NEGATIVE)
 
     # run
     episodes: int = setting(30_000, "episodes to train (0: none, as a bc run records)", NON_NEGATIVE)
@@ -309,13 +344,19 @@ class Config:
         # JSON and YAML have no tuples; a file's [64, 64] is the layer sizes (64, 64)
         if isinstance(self.hidden_sizes, list):
             self.hidden_sizes = tuple(self.hidden_sizes)
+        # the fields left to the recipe: worked out again by `replace` where the fields they follow from change
+        self.auto_fields = tuple(name for name in RECIPE if getattr(self, name) is None)
         for f in dataclasses.fields(self):
+            if f.name in self.auto_fields:
+                continue
             rule, value = f.metadata["rule"], getattr(self, f.name)
             if isinstance(rule, Real) and isinstance(value, int) and not isinstance(value, bool):
                 value = float(value)  # 1 is as good a learning rate as 1.0
                 setattr(self, f.name, value)
             if not rule.ok(value):
                 raise ConfigError(f.name, f"{value!r} is not {rule.allowed}")
+        for name in self.auto_fields:
+            setattr(self, name, RECIPE[name](self))
         self._check_combinations()
 
     def _check_combinations(self) -> None:
@@ -401,6 +442,18 @@ class Config:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> Config:
+        """This Config with `changes`; the fields it left to the recipe are worked out again for the new values
+        (a sweep's magail variant, on a base config of --reward env, gets MAGAIL's recipe)."""
+        kept = {k: v for k, v in self.to_dict().items() if k not in self.auto_fields}
+        return Config(**{**kept, **changes})
+
+    def defaults(self) -> dict[str, Any]:
+        """Every field as a run of this kind (`KIND_FIELDS`, and cloning alone where it trains no episodes) has
+        it by default: what a run is named against, so a MAGAIL run is not named by the recipe it follows."""
+        kind = {name: getattr(self, name) for name in KIND_FIELDS}
+        return Config(**kind, **({"episodes": 0} if self.episodes == 0 else {})).to_dict()
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:

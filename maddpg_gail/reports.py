@@ -196,7 +196,6 @@ def name_by_config(runs: list[Run]) -> None:
     def key(run: Run) -> str:
         return json.dumps({k: v for k, v in run.config.to_dict().items() if k != "seed"}, sort_keys=True)
 
-    defaults = Config().to_dict()
     by_variant: dict[str, list[Run]] = {}
     for run in runs:
         by_variant.setdefault(run.variant, []).append(run)
@@ -205,6 +204,7 @@ def name_by_config(runs: list[Run]) -> None:
         varying = [k for k in configs[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in configs}) > 1]
         for run, config in zip(members, configs):
             # as the variant and its run folders are typed: algorithm=matd3 hidden_sizes=128,128
+            defaults = run.config.defaults()  # a MAGAIL run's symmetries are its recipe, not a difference
             differences = [f"{k}={typed(config[k])}" for k in varying if config[k] != defaults[k]]
             run.variant = " ".join([variant, *differences])
         # a field told by the variant's name may still differ (e.g. episodes): never pool two configs

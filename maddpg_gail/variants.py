@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from maddpg_gail.config import Config, Options, needing_demonstrations
+from maddpg_gail.config import RECIPE, Config, Options, needing_demonstrations
 
 
 @dataclass(frozen=True)
@@ -54,7 +54,7 @@ def run_name(variant: str, seed: int) -> str:
 
 
 def variant_config(base: Config, variant: str, seed: int) -> Config:
-    return dataclasses.replace(base, **VARIANTS[variant].overrides, seed=seed)
+    return base.replace(**VARIANTS[variant].overrides, seed=seed)
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class VariantSpec:
         return learns_from_demos(VARIANTS[self.base], dict(self.overrides))
 
     def config(self, base: Config, seed: int) -> Config:
-        return dataclasses.replace(variant_config(base, self.base, seed), **dict(self.overrides))
+        return variant_config(base, self.base, seed).replace(**dict(self.overrides))
 
 
 def learns_from_demos(variant: Variant, overrides: dict[str, Any]) -> bool:
@@ -92,11 +92,12 @@ def typed(value: Any) -> str:
 
 def difference_name(values: dict[str, Any], but: tuple[str, ...] = ()) -> str:
     """A folder name for a study: the fields of `values` that differ from Config's defaults, as typed
-    ("episodes=100000__actor_lr=0.001"), bar those in `but`; "defaults" where none does."""
+    ("episodes=100000__actor_lr=0.001"), bar those in `but` and those left to the recipe (None); "defaults"
+    where none does."""
     defaults = Config().to_dict()
     values = {k: tuple_of(v) for k, v in values.items()}  # JSON and to_dict hold layer sizes as lists
     words = [f"{k}={typed(v)}" for k, v in values.items()
-             if k not in but and k in defaults and v != tuple_of(defaults[k])]
+             if k not in but and k in defaults and v is not None and v != tuple_of(defaults[k])]
     return "__".join(words) or "defaults"
 
 
@@ -174,9 +175,12 @@ def variant_of(config: Config, run_dir: Path) -> str:
         raise CompareError(f"{run_dir}: its config matches {len(matches)} of the variants {', '.join(VARIANTS)}")
     if VARIANTS[matches[0]].cloning:
         return matches[0]
-    extras = [("bc-init", config.bc_init), (f"bc-weight={config.bc_weight:g}", config.bc_weight > 0),
-              (f"warmup={config.actor_warmup_updates}", config.actor_warmup_updates > 0)]
-    return matches[0] + "".join(f"+{label}" for label, used in extras if used)
+    # MAGAIL's own recipe is not an extra, nor the warm-up that the recipe gives a clone start
+    defaults = {**config.defaults(), "actor_warmup_updates": RECIPE["actor_warmup_updates"](config)}
+    extras = [("bc-init" if config.bc_init else "no-bc-init", "bc_init"),
+              (f"bc-weight={config.bc_weight:g}", "bc_weight"),
+              (f"warmup={config.actor_warmup_updates}", "actor_warmup_updates")]
+    return matches[0] + "".join(f"+{label}" for label, name in extras if values[name] != defaults[name])
 
 
 def base_variant(label: str) -> str:

@@ -276,3 +276,61 @@ def test_pyproject_dependencies_are_requirements_txt():
     pinned = [line for line in (ROOT / "requirements.txt").read_text().split() if not line.startswith("pytest")]
     assert project["dependencies"] == pinned
     assert project["scripts"]["maddpg-gail"] == "maddpg_gail.cli:main"
+
+
+# --- the imitation recipe ---------------------------------------------------------------------
+
+RECIPE_FIELDS = ("bc_init", "bc_weight", "actor_warmup_updates", "discriminator_symmetries", "bc_symmetries")
+
+
+def recipe_of(config: Config) -> tuple:
+    return tuple(getattr(config, name) for name in RECIPE_FIELDS)
+
+
+def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
+    assert recipe_of(Config()) == (False, 0.0, 0, False, False)
+    assert recipe_of(Config(demos="d.npz")) == (False, 0.0, 0, False, False)  # demos alone change nothing
+    assert recipe_of(Config(reward="gail", demos="d.npz")) == (True, 3.0, 2000, True, True)
+    # simple_reference_v3's observations have no plane symmetries defined: the rest of the recipe still holds
+    assert recipe_of(Config(scenario="simple_reference_v3", reward="gail", demos="d.npz")) == (True, 3.0, 2000,
+                                                                                              False, False)
+    # a bc run (no episodes) clones on turned demonstrations; it trains no discriminator
+    bc = Config(demos="d.npz", episodes=0)
+    assert (bc.bc_symmetries, bc.discriminator_symmetries) == (True, False)
+    # what is given stays, and what follows from it is worked out from the given value
+    assert recipe_of(Config(reward="gail", demos="d.npz", bc_init=False)) == (False, 3.0, 0, True, True)
+    assert recipe_of(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0)) == (False, 0.0, 0, True, False)
+    assert recipe_of(Config(demos="d.npz", bc_init=True)) == (True, 0.0, 2000, False, True)
+
+
+def test_an_old_runs_config_with_every_field_keeps_its_values_and_replace_works_the_recipe_out_again():
+    old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before the recipe
+    assert recipe_of(Config.from_dict(old)) == (False, 0.0, 0, False, False)
+    base = Config(demos="d.npz")
+    assert recipe_of(base.replace(reward="gail")) == (True, 3.0, 2000, True, True)
+    assert recipe_of(base.replace(reward="gail", bc_weight=0.5)) == (True, 0.5, 2000, True, True)
+    assert recipe_of(Config.from_dict(old).replace(reward="env")) == (False, 0.0, 0, False, False)  # given: kept
+
+
+def test_a_recipe_switch_not_given_is_unset_and_its_no_flag_turns_it_off(tmp_path):
+    def made(*argv: str, defaults=None) -> Config:
+        return cli.make_config(cli.parse("train", list(argv), defaults))
+
+    assert recipe_of(made("--reward", "gail", "--demos", "d.npz")) == (True, 3.0, 2000, True, True)
+    assert recipe_of(made("--reward", "gail", "--demos", "d.npz", "--no-bc-init", "--no-bc-symmetries")) == (
+        False, 3.0, 0, True, False)
+    assert recipe_of(made("--demos", "d.npz", "--bc-init", "--discriminator-symmetries", "--reward", "gail")) == (
+        True, 3.0, 2000, True, True)
+    # a config file's value is a default the flags start from; one it leaves out follows the recipe
+    assert made("--reward", "gail", "--demos", "d.npz", defaults={"bc_init": False}).bc_init is False
+    assert made("--reward", "gail", "--demos", "d.npz", defaults={"tau": 0.05}).bc_init is True
+
+
+def test_a_sweeps_magail_variant_gets_the_recipe_and_is_named_without_it():
+    from maddpg_gail.variants import variant_config, variant_of
+
+    magail = variant_config(Config(demos="d.npz"), "magail", seed=0)
+    assert recipe_of(magail) == (True, 3.0, 2000, True, True)
+    assert variant_of(magail, Path("run")) == "magail"
+    assert variant_of(magail.replace(bc_init=False), Path("run")) == "magail+no-bc-init"
+    assert recipe_of(variant_config(Config(demos="d.npz"), "maddpg", seed=0)) == (False, 0.0, 0, False, False)

@@ -1,6 +1,7 @@
 """MAGAIL and behaviour cloning end to end: collect -> gail / bc -> evaluate."""
 
 import dataclasses
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -267,6 +268,10 @@ def test_collect_gail_evaluate_from_the_command_line(tmp_path):
                   "--update-every", "10", "--eval-interval", "6", "--eval-episodes", "2", "--save-interval", "6",
                   "--run-dir", str(run_dir))
     assert trained.returncode == 0, trained.stderr
+    # no imitation flag given: the run followed the recipe, and its config.json says so for its resume
+    recorded = json.loads((run_dir / "config.json").read_text())
+    assert [recorded[k] for k in ("bc_init", "bc_weight", "actor_warmup_updates", "discriminator_symmetries",
+                                  "bc_symmetries")] == [True, 3.0, 2000, True, True]
     evaluated = cli("evaluate", str(run_dir), "--episodes", "4")
     assert evaluated.returncode == 0, evaluated.stderr
     score_line = evaluated.stdout.splitlines()[-1]
