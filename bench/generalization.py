@@ -193,7 +193,7 @@ def gather(out: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def main() -> None:
+def arguments(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--scenario", default="simple_spread_v3")
     parser.add_argument("--continuous-actions", action="store_true")
@@ -207,8 +207,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_generalization")
     parser.add_argument("training_flags", nargs="*", help="after --: training flags for every imitation run")
-    args = parser.parse_args()
+    return parser.parse_args(argv)
 
+
+def main() -> None:
+    args = arguments(sys.argv[1:])
     paths = Paths.of(args)
     paths.folder.mkdir(parents=True, exist_ok=True)
     run_steps(args, paths)
