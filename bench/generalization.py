@@ -20,9 +20,10 @@ there, so an interrupted benchmark continues where it stopped:
    episodes from the reports' seed (123);
 3. expert_eval.npz: the expert on exactly those evaluation episodes (`main.py collect` plays the seeds
    `evaluate` does; the world experts their --eval-seeds);
-4. scores.csv and scores.md: per variant (and team, in competitive scenarios), the seeds' final returns and
-   normalized scores (R - R_random) / (R_expert - R_random), mean with a 95% Student t interval over the seeds,
-   beside the expert's and random's returns. <out>/generalization.md and .csv gather every folder's rows.
+4. scores.csv and scores.md: per variant (per team in competitive scenarios, whose sum over all agents would
+   mix the two sides' opposed rewards), the seeds' final returns and normalized scores
+   (R - R_random) / (R_expert - R_random), mean with a 95% Student t interval over the seeds, beside the
+   expert's and random's returns. <out>/generalization.md and .csv gather every folder's rows.
 """
 
 from __future__ import annotations
@@ -227,7 +228,7 @@ def main() -> None:
     # random actions as the reports score them: the same policy seed and episodes as compare's normalized score
     random = evaluate(RandomPolicy(args.scenario, env_kwargs, FINAL_EVAL_SEED), args.eval_episodes, FINAL_EVAL_SEED,
                       config.env_backend).mean_per_agent
-    sides = {"all": list(played.agents), **teams(args.scenario, env_kwargs)}
+    sides = teams(args.scenario, env_kwargs) or {"all": list(played.agents)}  # a team's sum; zero-sum-like apart
     context = {"scenario": args.scenario, "actions": "continuous" if args.continuous_actions else "discrete",
                "expert": args.expert, "demo_episodes": args.demo_episodes}
     rows = [{**context, **row} for row in score_rows(finals, expert, random, sides)]
