@@ -126,7 +126,8 @@ def run_steps(args: argparse.Namespace, paths: Paths) -> list[Path]:
 
 def final_returns(compare: Path, eval_episodes: int) -> tuple[dict[str, list[dict[str, float]]], Any]:
     """Each variant's runs in a finished compare folder: their final returns per agent (final_eval.json, on the
-    evaluation episodes compare scored them on), variants in the project's order, seeds in theirs; and one run's config (their shared env)."""
+    evaluation episodes compare scored them on), variants in the project's order, seeds in theirs; and one run's
+    config (their shared env)."""
     from maddpg_gail.reports import find_runs, load_run
     from maddpg_gail.variants import VARIANTS as KNOWN, base_variant
 

@@ -34,7 +34,7 @@ import importlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -106,7 +106,7 @@ def candidates(world: Any, agent: Body, goal: np.ndarray, continuous: bool) -> n
 
 
 def plan(world: Any, agent: Body, goal: np.ndarray, continuous: bool, squared: bool,
-         others: list[np.ndarray] = ()) -> np.ndarray:
+         others: Sequence[np.ndarray] = ()) -> np.ndarray:
     """The force now of the best two-force sequence: least summed distance (or squared distance) to the goal over
     the predicted steps, plus COLLISION_COST for each step it would touch one of `others` (their coasting
     positions [HORIZON, 2]). The first step is left out: the action taken now moves the agent only from the step
@@ -134,7 +134,7 @@ def move_action(force: np.ndarray, gain: float, continuous: bool) -> int | np.nd
 
 
 def drive(world: Any, agent: Any, goal: np.ndarray, continuous: bool, squared: bool,
-          others: list[np.ndarray] = ()) -> int | np.ndarray:
+          others: Sequence[np.ndarray] = ()) -> int | np.ndarray:
     me = body(agent)
     return move_action(plan(world, me, goal, continuous, squared, others), me.gain, continuous)
 
