@@ -13,9 +13,9 @@ from maddpg_gail.demonstrations import ExpertData
 from maddpg_gail.networks import Actor, NonFiniteError
 
 
-def bc_loss(actor: Actor, obs: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
-    """Cross-entropy to the expert's (one-hot) discrete action, or squared error to its Box action."""
-    out = actor(obs)
+def bc_loss(actor: Actor, out: torch.Tensor, expert_actions: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the actor's raw output `out` (`actor(obs)`) to the expert's (one-hot) discrete action, or
+    squared error of its action to the expert's Box action."""
     if actor.action.discrete:
         return F.cross_entropy(out, expert_actions.argmax(dim=-1))
     return F.mse_loss(torch.sigmoid(out), expert_actions)
@@ -37,7 +37,7 @@ def behaviour_cloning(
         for obs, actions in expert.epoch(batch_size):
             if symmetries is not None:
                 obs, actions = symmetries.augment(obs, actions, expert.generator)
-            loss = torch.stack([bc_loss(actor, o, a) for actor, o, a in zip(actors, obs, actions)]).sum()
+            loss = torch.stack([bc_loss(actor, actor(o), a) for actor, o, a in zip(actors, obs, actions)]).sum()
             value = loss.item()
             if not math.isfinite(value):  # before the step: the weights stay as they were
                 raise NonFiniteError(f"behaviour-cloning loss is {value} at epoch {epoch}, batch {len(losses) + 1}; "

@@ -28,7 +28,7 @@ from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
-from maddpg_gail.networks import ActionSpec, Actor
+from maddpg_gail.networks import ActionSpec
 
 Samples = tuple[list[torch.Tensor], list[torch.Tensor]]  # (observations, actions) per agent
 
@@ -43,8 +43,10 @@ class CloningTerm:
     weight: float
     name: str = "bc_loss"
 
-    def __call__(self, i: int, actor: Actor) -> torch.Tensor:
-        return bc_loss(actor, self.obs[i], self.actions[i])
+    def __call__(self, actors: nn.ModuleList,
+                 outputs: Callable[[list[torch.Tensor]], list[torch.Tensor]]) -> torch.Tensor:
+        """Each agent's cloning loss [n_agents]; `outputs(obs)` gives every actor's raw output at `obs`."""
+        return torch.stack([bc_loss(actor, out, a) for actor, out, a in zip(actors, outputs(self.obs), self.actions)])
 
 
 class Imitation:

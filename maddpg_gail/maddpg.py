@@ -23,7 +23,8 @@ from torch.distributions import Categorical
 from envs.features import actor_features
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config
-from maddpg_gail.networks import ActionSpec, Actor, Critic, gumbel_rao, gumbel_softmax_straight_through
+from maddpg_gail.networks import (ActionSpec, Actor, AgentStacks, Critic, gumbel_rao, gumbel_softmax_straight_through,
+                                  shape_groups)
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -57,11 +58,10 @@ def soft_update(target: list[torch.Tensor], source: list[torch.Tensor], tau: flo
 
 @torch.no_grad()
 def clip_grad_norms_(groups: list[list[torch.Tensor]], max_norm: float) -> torch.Tensor:
-    """Each group's (one agent's network's) gradients scaled to norm at most `max_norm`, exactly as
+    """Each group of gradients (one agent's network's) scaled to norm at most `max_norm`, exactly as
     `nn.utils.clip_grad_norm_` of that group alone scales them, with one norm kernel for every group.
     Returns each group's norm before clipping [n_groups]."""
-    groups = [[p for p in group if p.grad is not None] for group in groups]  # as clip_grad_norm_, which skips them
-    norms = torch._foreach_norm([p.grad for group in groups for p in group]) if any(groups) else []
+    norms = torch._foreach_norm([g for group in groups for g in group]) if any(groups) else []
     starts = [0]
     for group in groups:
         starts.append(starts[-1] + len(group))
@@ -70,7 +70,7 @@ def clip_grad_norms_(groups: list[list[torch.Tensor]], max_norm: float) -> torch
     scales = (max_norm / (group_norms + 1e-6)).clamp(max=1.0)
     for group, scale in zip(groups, scales):
         if group:
-            torch._foreach_mul_([p.grad for p in group], scale)
+            torch._foreach_mul_(group, scale)
     return group_norms
 
 
@@ -79,12 +79,14 @@ def clip_grad_norms_(groups: list[list[torch.Tensor]], max_norm: float) -> torch
 
 class ActorLossTerm(Protocol):
     """An extra term of the actors' loss (e.g. `imitation.CloningTerm`): `weight` times the sum over agents of
-    `term(i, actor)` joins the policy gradient's loss; its unweighted values are logged per agent as `name`."""
+    `term(actors, outputs)` joins the policy gradient's loss, where `outputs(obs)` gives every actor's raw output
+    at per-agent observations, differentiably; its unweighted values [n_agents] are logged per agent as `name`."""
 
     name: str
     weight: float
 
-    def __call__(self, i: int, actor: Actor) -> torch.Tensor: ...
+    def __call__(self, actors: nn.ModuleList,
+                 outputs: Callable[[list[torch.Tensor]], list[torch.Tensor]]) -> torch.Tensor: ...
 
 
 def actor_inputs(config: Config, obs_dims: list[int]) -> nn.Module | None:
@@ -131,10 +133,32 @@ class MADDPG:
         self.target_critics.load_state_dict(self.critics.state_dict())
         self.target_actors.requires_grad_(False)
         self.target_critics.requires_grad_(False)
+
+        # Every role's networks evaluated as stacks of the agents that share a shape (all of them in most
+        # scenarios, all critics when centralized): one batched matrix product per layer for the whole group.
+        # The stacks share the modules' memory; the optimizers, the clipping and the soft updates work on them.
+        actor_groups = shape_groups(list(zip(obs_dims, action_specs)), config.stack_agents)
+        critic_groups = shape_groups(critic_dims, config.stack_agents)
+        self.actor_stacks = AgentStacks([a.net for a in self.actors], actor_groups)
+        self.target_actor_stacks = AgentStacks([a.net for a in self.target_actors], actor_groups)
+        heads = ("net", "twin") if self.td3 else ("net",)
+        self.critic_stacks = [AgentStacks([getattr(c, h) for c in self.critics], critic_groups) for h in heads]
+        self.target_critic_stacks = [AgentStacks([getattr(c, h) for c in self.target_critics], critic_groups)
+                                     for h in heads]
         # One optimizer per role: the agents' losses are summed, so one backward serves all agents.
         # fused: one kernel for all parameters (4x faster than the per-tensor loop on a CPU)
-        self.actor_optimizer = torch.optim.Adam(self.actors.parameters(), lr=config.actor_lr, fused=True)
-        self.critic_optimizer = torch.optim.Adam(self.critics.parameters(), lr=config.critic_lr, fused=True)
+        self.actor_optimizer = torch.optim.Adam(self.actor_stacks.parameters(), lr=config.actor_lr, fused=True)
+        self.critic_optimizer = torch.optim.Adam(self.stacked_critic_parameters(), lr=config.critic_lr, fused=True)
+
+    def stacked_critic_parameters(self, target: bool = False) -> list[torch.Tensor]:
+        return [t for stacks in (self.target_critic_stacks if target else self.critic_stacks)
+                for t in stacks.parameters()]
+
+    def actor_outputs(self, obs: list[torch.Tensor], target: bool = False) -> list[torch.Tensor]:
+        """Every actor's raw output (logits, or pre-sigmoid values) at its agent's observations [B, obs_dim]."""
+        actors = self.target_actors if target else self.actors
+        stacks = self.target_actor_stacks if target else self.actor_stacks
+        return stacks([actor.inputs(o) for actor, o in zip(actors, obs)])
 
     def critic_input(self, i: int, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
         if self.centralized:
@@ -147,34 +171,33 @@ class MADDPG:
             return [self.critic_input(0, obs, actions)] * self.n_agents
         return [self.critic_input(i, obs, actions) for i in range(self.n_agents)]
 
+    def q_heads(self, inputs: list[torch.Tensor], target: bool = False) -> list[tuple[torch.Tensor, ...]]:
+        """Each critic's Q heads [B] at its input: its twins under matd3, else its one head."""
+        heads = [stacks(inputs) for stacks in (self.target_critic_stacks if target else self.critic_stacks)]
+        return [tuple(head[i].squeeze(-1) for head in heads) for i in range(self.n_agents)]
+
     @torch.no_grad()
     def act(self, obs: list[torch.Tensor], noise_std: float | None) -> list[torch.Tensor]:
         """Each agent's action from its own observation: exploring when `noise_std` is given, greedy otherwise."""
+        outputs = self.actor_outputs(obs)
         if noise_std is None:
-            return [actor.greedy(o) for actor, o in zip(self.actors, obs)]
-        return [actor.explore(o, noise_std) for actor, o in zip(self.actors, obs)]
-
-    def q_heads(self, critic: nn.Module, inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """A critic's Q heads at `inputs`: its twins under matd3, else its one head."""
-        return critic.both(inputs) if self.td3 else (critic(inputs),)
+            return [actor.greedy_action(out) for actor, out in zip(self.actors, outputs)]
+        return [actor.exploring_action(out, noise_std) for actor, out in zip(self.actors, outputs)]
 
     @torch.no_grad()
     def td_targets(self, batch: Batch) -> list[torch.Tensor]:
         """Each critic's regression target; the next actions come from every agent's target actor (matd3: smoothed
         by clipped noise, the target Q the smaller of the twin target heads)."""
         cfg = self.config
+        outputs = self.actor_outputs(batch.next_obs, target=True)
         if self.td3:
-            next_actions = [actor.smoothed(o, cfg.target_noise, cfg.target_noise_clip)
-                            for actor, o in zip(self.target_actors, batch.next_obs)]
+            next_actions = [actor.smoothed_action(out, cfg.target_noise, cfg.target_noise_clip)
+                            for actor, out in zip(self.target_actors, outputs)]
         else:
-            next_actions = [actor.greedy(o) for actor, o in zip(self.target_actors, batch.next_obs)]
-        inputs = self.critic_inputs(batch.next_obs, next_actions)
-        targets = []
-        for i, target_critic in enumerate(self.target_critics):
-            next_q = self.q_heads(target_critic, inputs[i])
-            next_q = torch.minimum(*next_q) if self.td3 else next_q[0]
-            targets.append(td_target(batch.rewards[:, i], batch.terminated, next_q, batch.discount))
-        return targets
+            next_actions = [actor.greedy_action(out) for actor, out in zip(self.target_actors, outputs)]
+        next_q = self.q_heads(self.critic_inputs(batch.next_obs, next_actions), target=True)
+        return [td_target(batch.rewards[:, i], batch.terminated, torch.minimum(*q) if self.td3 else q[0],
+                          batch.discount) for i, q in enumerate(next_q)]
 
     def update(
         self,
@@ -192,17 +215,18 @@ class MADDPG:
         self.updates += 1
         delayed_step = self.updates % self.policy_delay == 0
         targets = self.td_targets(batch)
-        inputs = self.critic_inputs(batch.obs, batch.actions)
-        q_heads = [self.q_heads(critic, inputs[i]) for i, critic in enumerate(self.critics)]
-        critic_losses = [critic_loss(q, y) for q, y in zip(q_heads, targets)]
+        q_heads = self.q_heads(self.critic_inputs(batch.obs, batch.actions))
+        critic_losses = torch.stack([critic_loss(q, y) for q, y in zip(q_heads, targets)])
         self.critic_optimizer.zero_grad()
-        torch.stack(critic_losses).sum().backward()
-        critic_grad_norms = clip_grad_norms_([list(critic.parameters()) for critic in self.critics], cfg.grad_clip)
+        critic_losses.sum().backward()
+        critic_grads = [[g for stacks in self.critic_stacks for g in stacks.agent_grads()[i]]
+                        for i in range(self.n_agents)]
+        critic_grad_norms = clip_grad_norms_(critic_grads, cfg.grad_clip)
         self.critic_optimizer.step()
         if delayed_step:
-            soft_update(list(self.target_critics.parameters()), list(self.critics.parameters()), cfg.tau)
+            soft_update(self.stacked_critic_parameters(target=True), self.stacked_critic_parameters(), cfg.tau)
         stats = {
-            "critic_loss": torch.stack(critic_losses).detach(),
+            "critic_loss": critic_losses.detach(),
             "q": torch.stack([q[0].mean() for q in q_heads]).detach(),  # the first head's, the one the actor climbs
             # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
             "critic_grad_norm": critic_grad_norms,
@@ -210,36 +234,38 @@ class MADDPG:
         if not (update_actors and delayed_step):
             return stats
 
-        actor_losses, extra_losses, raw_outputs = [], [], []
-        for i, (actor, critic) in enumerate(zip(self.actors, self.critics)):
-            policy_action, raw_output = actor.differentiable(batch.obs[i])
-            raw_outputs.append(raw_output.detach())
+        raw_outputs = self.actor_outputs(batch.obs)
+        policy_actions = [actor.differentiable_action(out) for actor, out in zip(self.actors, raw_outputs)]
+        inputs = []
+        for i in range(self.n_agents):
             actions = list(batch.actions)
-            actions[i] = policy_action  # the other agents keep the actions they took
-            q_of_policy = critic(self.critic_input(i, batch.obs, actions))
-            actor_losses.append(actor_loss(q_of_policy, raw_output, cfg.logits_regularization))
-            if extra_actor_loss is not None:
-                extra_losses.append(extra_actor_loss(i, actor))
-        total = torch.stack(actor_losses).sum()
-        if extra_losses:
-            total = total + extra_actor_loss.weight * torch.stack(extra_losses).sum()
+            actions[i] = policy_actions[i]  # the other agents keep the actions they took
+            inputs.append(self.critic_input(i, batch.obs, actions))
+        q_of_policy = [q[0] for q in self.q_heads(inputs)]
+        actor_losses = torch.stack([actor_loss(q, raw, cfg.logits_regularization)
+                                    for q, raw in zip(q_of_policy, raw_outputs)])
+        total = actor_losses.sum()
+        if extra_actor_loss is not None:
+            extra_losses = extra_actor_loss(self.actors, self.actor_outputs)
+            total = total + extra_actor_loss.weight * extra_losses.sum()
         self.actor_optimizer.zero_grad()
         # Gradients for the actors only: the critics' weight gradients would be thrown away.
-        actor_params = [list(actor.parameters()) for actor in self.actors]
-        total.backward(inputs=[p for group in actor_params for p in group])
-        actor_grad_norms = clip_grad_norms_(actor_params, cfg.grad_clip)
+        actor_params = self.actor_stacks.parameters()
+        total.backward(inputs=actor_params)
+        actor_grad_norms = clip_grad_norms_(self.actor_stacks.agent_grads(), cfg.grad_clip)
         self.actor_optimizer.step()
-        soft_update(list(self.target_actors.parameters()), [p for group in actor_params for p in group], cfg.tau)
+        soft_update(self.target_actor_stacks.parameters(), actor_params, cfg.tau)
 
-        stats["actor_loss"] = torch.stack(actor_losses).detach()  # the policy-gradient part only
+        stats["actor_loss"] = actor_losses.detach()  # the policy-gradient part only
         stats["actor_grad_norm"] = actor_grad_norms
-        if extra_losses:
-            stats[extra_actor_loss.name] = torch.stack(extra_losses).detach()
+        if extra_actor_loss is not None:
+            stats[extra_actor_loss.name] = extra_losses.detach()
         if all(spec.discrete for spec in self.action_specs):
             # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
             # validate_args=False: logits that overflowed to inf must reach the trainer's finite check as a NaN
             # entropy (one line naming it), not torch's argument validation (a traceback).
-            entropies = [Categorical(logits=raw, validate_args=False).entropy().mean() for raw in raw_outputs]
+            entropies = [Categorical(logits=raw.detach(), validate_args=False).entropy().mean()
+                         for raw in raw_outputs]
             stats["policy_entropy"] = torch.stack(entropies)
         return stats
 
@@ -259,6 +285,35 @@ class MADDPG:
         self.critics.load_state_dict(state["critics"])
         self.target_actors.load_state_dict(state["target_actors"])
         self.target_critics.load_state_dict(state["target_critics"])
-        self.actor_optimizer.load_state_dict(state["actor_optimizer"])
-        self.critic_optimizer.load_state_dict(state["critic_optimizer"])
+        actor_sources = self.actor_stacks.sources()
+        critic_sources = [members for stacks in self.critic_stacks for members in stacks.sources()]
+        self.actor_optimizer.load_state_dict(stacked_optimizer_state(state["actor_optimizer"], self.actors,
+                                                                     actor_sources))
+        self.critic_optimizer.load_state_dict(stacked_optimizer_state(state["critic_optimizer"], self.critics,
+                                                                      critic_sources))
         self.updates = state.get("updates", 0)  # checkpoints from before matd3 have no count, nor need one
+
+
+def stacked_optimizer_state(saved: dict, modules: nn.ModuleList, sources: list[list[nn.Parameter]]) -> dict:
+    """An optimizer state for the stacked leaves whose members' parameters `sources` lists, from `saved`: as it is
+    where it was saved over those leaves, else converted from a state over `modules.parameters()` (checkpoints from
+    before the stacks, whose optimizers held every agent's parameters one by one): each leaf's moments are its
+    members' stacked in the same order."""
+    ids = saved["param_groups"][0]["params"]
+    leaf_shapes = [(len(members), *members[0].shape) for members in sources]
+    saved_shapes = [tuple(saved["state"][i]["exp_avg"].shape) if i in saved["state"] else None for i in ids]
+    if len(ids) == len(sources) and all(shape in (None, tuple(leaf)) for shape, leaf in zip(saved_shapes, leaf_shapes)):
+        return saved
+    position = {id(p): k for k, p in enumerate(modules.parameters())}
+    if len(ids) != len(position):
+        raise ValueError(f"an optimizer state of {len(ids)} parameters fits neither the {len(sources)} stacked nor "
+                         f"the {len(position)} per-agent parameters of these networks")
+    state = {}
+    for leaf, members in enumerate(sources):
+        old = [saved["state"].get(ids[position[id(p)]]) for p in members]
+        if all(entry is not None for entry in old):
+            # a step count is one for all members (a copy: the saved one may still be stepped by its own optimizer)
+            state[leaf] = {key: torch.stack([entry[key] for entry in old]) if key != "step" else old[0][key].clone()
+                           for key in old[0]}
+    group = {**saved["param_groups"][0], "params": list(range(len(sources)))}
+    return {"state": state, "param_groups": [group]}

@@ -60,6 +60,96 @@ def mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int) -> nn.Sequenti
     return nn.Sequential(*layers)
 
 
+class StackedMLP:
+    """The same-shaped MLPs (from `mlp`) of several agents evaluated as one: each layer is one batched matrix
+    product for all of them, forward and backward, instead of one small product per agent.
+
+    It owns the weights' memory, not their modules: each Linear layer's weights [out, in] and biases [out] of
+    every member are stacked into one leaf tensor [G, out, in] and [G, out], and every member's parameters are
+    then rows of those (`.data` views). Loading, copying or optimizing either form changes the other, so the
+    per-agent modules (their state dicts, policy files, `Actor.greedy`) stay as they were. Gradients of a
+    stacked evaluation land on the stacked leaves: an optimizer of the stack steps on them.
+    """
+
+    def __init__(self, nets: list[nn.Sequential]):
+        linears = [[layer for layer in net if isinstance(layer, nn.Linear)] for net in nets]
+        self.size = len(nets)
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []
+        self.sources: list[list[nn.Parameter]] = []  # per stacked leaf, in `parameters()` order: its members' own
+        for members in zip(*linears):
+            self.sources += [[m.weight for m in members], [m.bias for m in members]]
+            weight = torch.stack([m.weight.detach() for m in members]).requires_grad_()
+            bias = torch.stack([m.bias.detach() for m in members]).requires_grad_()
+            for k, m in enumerate(members):
+                m.weight.data, m.bias.data = weight.data[k], bias.data[k]
+            self.layers.append((weight, bias))
+
+    def parameters(self) -> list[torch.Tensor]:
+        """The stacked leaves, weight then bias of each layer in order (an optimizer's parameter list)."""
+        return [t for layer in self.layers for t in layer]
+
+    def member_grads(self, k: int) -> list[torch.Tensor]:
+        """Member k's gradients, views into the stacked leaves' (None where a leaf has none yet)."""
+        return [t.grad[k] for t in self.parameters() if t.grad is not None]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Inputs [G, B, in] (or [1, B, in], one input for every member) to outputs [G, B, out]."""
+        x = x.expand(self.size, *x.shape[1:])
+        last = len(self.layers) - 1
+        for j, (weight, bias) in enumerate(self.layers):
+            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            if j < last:
+                x = F.relu(x)
+        return x
+
+
+class AgentStacks:
+    """One role's network of every agent (their actors' MLPs, say), evaluated group by group: the agents of a
+    group, those whose networks have one shape, as one StackedMLP. `groups` lists the agents of each group."""
+
+    def __init__(self, nets: list[nn.Sequential], groups: list[list[int]]):
+        self.n_agents = len(nets)
+        self.groups = groups
+        self.stacks = [StackedMLP([nets[i] for i in group]) for group in groups]
+
+    def __call__(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each agent's network at its input [B, in]; agents given one tensor share it without a copy."""
+        outputs: list[torch.Tensor] = [None] * self.n_agents
+        for group, stack in zip(self.groups, self.stacks):
+            first = inputs[group[0]]
+            shared = all(inputs[i] is first for i in group)
+            x = first.unsqueeze(0) if shared else torch.stack([inputs[i] for i in group])
+            for i, out in zip(group, stack(x).unbind(0)):
+                outputs[i] = out
+        return outputs
+
+    def parameters(self) -> list[torch.Tensor]:
+        return [t for stack in self.stacks for t in stack.parameters()]
+
+    def sources(self) -> list[list[nn.Parameter]]:
+        """For each of `parameters()`, the agents' module parameters it stacks."""
+        return [members for stack in self.stacks for members in stack.sources]
+
+    def agent_grads(self) -> list[list[torch.Tensor]]:
+        """Each agent's gradients, in agent order: views into the stacked leaves' gradients."""
+        grads: list[list[torch.Tensor]] = [[] for _ in range(self.n_agents)]
+        for group, stack in zip(self.groups, self.stacks):
+            for k, i in enumerate(group):
+                grads[i] = stack.member_grads(k)
+        return grads
+
+
+def shape_groups(shapes: list, stack: bool = True) -> list[list[int]]:
+    """The agents (indices) grouped by their networks' `shapes` (any comparable key), groups in order of their
+    first agent; with `stack` False every agent is a group of its own (each network evaluated alone)."""
+    if not stack:
+        return [[i] for i in range(len(shapes))]
+    groups: dict = {}
+    for i, shape in enumerate(shapes):
+        groups.setdefault(shape, []).append(i)
+    return list(groups.values())
+
+
 # --- discrete gradient estimators: a one-hot sample forward, a surrogate gradient backward -------------------
 
 
@@ -115,33 +205,43 @@ class Actor(nn.Module):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         return self.net(self.inputs(obs))
 
+    # Each action of an observation is that of the raw output `forward` gives it; the learner, which evaluates
+    # every agent's network at once (AgentStacks), turns the raw outputs into actions with the `*_action` forms.
+
     def greedy(self, obs: torch.Tensor) -> torch.Tensor:
-        out = self(obs)
-        return greedy_one_hot(out) if self.action.discrete else torch.sigmoid(out)
+        return self.greedy_action(self(obs))
 
     def explore(self, obs: torch.Tensor, noise_std: float) -> torch.Tensor:
-        """Exploration actions: a Gumbel-softmax sample, or Gaussian noise clipped to [0, 1]."""
+        return self.exploring_action(self(obs), noise_std)
+
+    def smoothed(self, obs: torch.Tensor, noise_std: float, noise_clip: float) -> torch.Tensor:
+        return self.smoothed_action(self(obs), noise_std, noise_clip)
+
+    def differentiable(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(action, raw output) for the policy gradient: actions a critic can differentiate through."""
         out = self(obs)
+        return self.differentiable_action(out), out
+
+    def greedy_action(self, out: torch.Tensor) -> torch.Tensor:
+        return greedy_one_hot(out) if self.action.discrete else torch.sigmoid(out)
+
+    def exploring_action(self, out: torch.Tensor, noise_std: float) -> torch.Tensor:
+        """Exploration actions: a Gumbel-softmax sample, or Gaussian noise clipped to [0, 1]."""
         if self.action.discrete:
             # not `estimator`: nothing differentiates an exploration action, and its one-hot is the same sample
             # at any temperature
             return gumbel_softmax_straight_through(out)
         return (torch.sigmoid(out) + noise_std * torch.randn_like(out)).clamp(0.0, 1.0)
 
-    def smoothed(self, obs: torch.Tensor, noise_std: float, noise_clip: float) -> torch.Tensor:
+    def smoothed_action(self, out: torch.Tensor, noise_std: float, noise_clip: float) -> torch.Tensor:
         """TD3's target policy smoothing: the greedy action of the raw output plus Gaussian noise of std
         `noise_std` clipped to [-noise_clip, noise_clip]. The noise goes on the raw output, logits or pre-sigmoid
         values, not on the action: a one-hot plus noise is no action, and noise before the sigmoid keeps the
         action in [0, 1] without clipping it onto the box's edges."""
-        out = self(obs)
-        out = out + (noise_std * torch.randn_like(out)).clamp(-noise_clip, noise_clip)
-        return greedy_one_hot(out) if self.action.discrete else torch.sigmoid(out)
+        return self.greedy_action(out + (noise_std * torch.randn_like(out)).clamp(-noise_clip, noise_clip))
 
-    def differentiable(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(action, raw output) for the policy gradient: actions a critic can differentiate through."""
-        out = self(obs)
-        action = self.estimator(out) if self.action.discrete else torch.sigmoid(out)
-        return action, out
+    def differentiable_action(self, out: torch.Tensor) -> torch.Tensor:
+        return self.estimator(out) if self.action.discrete else torch.sigmoid(out)
 
 
 class Critic(nn.Module):

@@ -43,7 +43,7 @@ def test_clipping_every_agent_at_once_is_clip_grad_norm_of_each_agent_alone():
     for net, group in zip(nets, grads):
         for p, g in zip(net.parameters(), group):
             p.grad = g.clone()
-    norms = clip_grad_norms_([list(net.parameters()) for net in nets], max_norm=0.5)
+    norms = clip_grad_norms_([[p.grad for p in net.parameters()] for net in nets], max_norm=0.5)
     for net, group, norm in zip(nets, grads, norms):
         reference = [torch.nn.Parameter(p.detach().clone()) for p in net.parameters()]
         for r, g in zip(reference, group):
