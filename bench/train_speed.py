@@ -1,56 +1,70 @@
-"""End-to-end wall time of `python main.py --episodes N` with each env backend, one run at a time, and the cost
-of one learner update per (agent, sample).
+"""Side by side, in one run: the learner with its agents' networks stacked (the default) and one network at a time
+(`--no-stack-agents`): the cost of one update per (agent, sample), then the end-to-end wall time of
+`python main.py --episodes N` of each, one run at a time.
 
-    python bench/train_speed.py                 # 30000 episodes, batched then mpe2, seed 0
-    python bench/train_speed.py --episodes 3000 --backends batched
-    python bench/train_speed.py --update-cost-only --batch-sizes 64,512,4096
+    python bench/train_speed.py                                   # 30000 episodes, seed 0, stacked and not
+    python bench/train_speed.py --episodes 3000 --batch-sizes 64,512,4096
+    python bench/train_speed.py --update-cost-only --scenario simple_speaker_listener_v4
+    python bench/train_speed.py --learners stacked --backends batched,mpe2   # the env backends instead
+    python bench/train_speed.py -- --reward gail --demos demos/spread.npz     # training flags after --
 
-Each run is the real command line (start-up, training, evaluations, checkpoints and GIFs
-included), timed from launch to exit; run it on an otherwise idle machine.
+Each run is the real command line (start-up, training, evaluations, checkpoints and GIFs included), timed from
+launch to exit; run it on an otherwise idle machine, and compare only figures of one run of this script.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+LEARNERS = {"stacked": [], "one-at-a-time": ["--no-stack-agents"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=30000)
-    parser.add_argument("--backends", default="batched,mpe2")
+    parser.add_argument("--scenario", default="simple_spread_v3")
+    parser.add_argument("--learners", default="stacked,one-at-a-time", help=f"any of {', '.join(LEARNERS)}")
+    parser.add_argument("--backends", default="batched", help="env backends: batched, mpe2 or both")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_train_speed")
     parser.add_argument("--batch-sizes", default="512", help="batch sizes of the update-cost measurement")
     parser.add_argument("--update-cost-only", action="store_true")
+    parser.add_argument("training_flags", nargs="*", help="after --: flags for every run (not the update cost)")
     args = parser.parse_args()
+    learners = args.learners.split(",")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        print(update_cost(batch_size), flush=True)
+        costs = {learner: update_cost(batch_size, args.scenario, stack=learner == "stacked") for learner in learners}
+        print(f"update, batch {batch_size}, {args.scenario}: " + ", ".join(
+            f"{learner} {ms:.2f} ms = {per_sample:.2f} us per (agent, sample)"
+            for learner, (ms, per_sample) in costs.items()), flush=True)
     if args.update_cost_only:
         return
     times = {}
     for backend in args.backends.split(","):
-        run_dir = args.out / backend
-        command = [sys.executable, str(ROOT / "main.py"), "--episodes", str(args.episodes), "--seed", str(args.seed),
-                   "--env-backend", backend, "--run-dir", str(run_dir), "--overwrite"]
-        started = time.perf_counter()
-        subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
-        times[backend] = time.perf_counter() - started
-        print(f"{backend}: {times[backend]:.1f} s ({run_dir})", flush=True)
-    if {"batched", "mpe2"} <= times.keys():
-        print(f"batched is {times['mpe2'] / times['batched']:.2f}x faster end to end")
+        for learner in learners:
+            name = f"{learner}__{backend}"
+            run_dir = args.out / name
+            command = [sys.executable, str(ROOT / "main.py"), "--scenario", args.scenario, "--episodes",
+                       str(args.episodes), "--seed", str(args.seed), "--env-backend", backend, *LEARNERS[learner],
+                       *args.training_flags, "--run-dir", str(run_dir), "--overwrite"]
+            started = time.perf_counter()
+            subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+            times[name] = time.perf_counter() - started
+            print(f"{name}: {args.episodes} episodes in {times[name]:.1f} s ({run_dir})", flush=True)
+    fastest = min(times, key=times.get)
+    print("; ".join(f"{name} {seconds / times[fastest]:.2f}x the time of {fastest}" for name, seconds in times.items()
+                    if name != fastest))
 
 
-def update_cost(batch_size: int, updates: int = 300, scenario: str = "simple_spread_v3") -> str:
+def update_cost(batch_size: int, scenario: str, stack: bool, updates: int = 200) -> tuple[float, float]:
     """The default learner's time per update on a fixed random batch (the buffer, the env and the logging left
-    out), in ms and in microseconds per (agent, sample); the median of 5 rounds of `updates` updates."""
-    import statistics
-
+    out): ms, and microseconds per (agent, sample); the median of 5 rounds of `updates` updates."""
     import torch
 
     sys.path.insert(0, str(ROOT))
@@ -61,7 +75,7 @@ def update_cost(batch_size: int, updates: int = 300, scenario: str = "simple_spr
     from maddpg_gail.networks import ActionSpec
     from maddpg_gail.trainer import resolve_device
 
-    config = Config(scenario=scenario, batch_size=batch_size)
+    config = Config(scenario=scenario, batch_size=batch_size, stack_agents=stack)
     device = resolve_device("cpu")  # one thread, as training runs
     found = env_spaces(scenario, config.parallel_env_kwargs())
     specs = [ActionSpec.from_space(found.action_spaces[a]) for a in found.agents]
@@ -69,7 +83,8 @@ def update_cost(batch_size: int, updates: int = 300, scenario: str = "simple_spr
     learner = MADDPG(found.obs_dims, specs, config, device)
     n = len(specs)
     batch = Batch(obs=[torch.randn(batch_size, d) for d in found.obs_dims],
-                  actions=[spec.from_env(torch.randint(spec.dim, (batch_size,)).numpy()) for spec in specs],
+                  actions=[spec.from_env(torch.randint(spec.dim, (batch_size,)).numpy()) if spec.discrete
+                           else torch.rand(batch_size, spec.dim) for spec in specs],
                   rewards=torch.randn(batch_size, n), next_obs=[torch.randn(batch_size, d) for d in found.obs_dims],
                   terminated=torch.zeros(batch_size), discount=torch.full((batch_size,), config.gamma ** config.n_step))
     for _ in range(30):
@@ -81,8 +96,7 @@ def update_cost(batch_size: int, updates: int = 300, scenario: str = "simple_spr
             learner.update(batch)
         rounds.append((time.perf_counter() - started) / updates)
     seconds = statistics.median(rounds)
-    return (f"update, batch {batch_size}, {n} agents of {scenario}: {seconds * 1e3:.2f} ms, "
-            f"{seconds * 1e6 / (n * batch_size):.2f} us per (agent, sample)")
+    return seconds * 1e3, seconds * 1e6 / (n * batch_size)
 
 
 if __name__ == "__main__":

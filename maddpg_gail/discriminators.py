@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from maddpg_gail.config import DISCRIMINATOR_REWARDS
-from maddpg_gail.networks import mlp
+from maddpg_gail.networks import AgentStacks, mlp, shape_groups, stacked_optimizer_state
 
 def discriminator_reward(logits_expert_is_high: torch.Tensor, form: str = "softplus") -> torch.Tensor:
     """The reward for a policy sample, from its discriminator logit.
@@ -65,6 +65,18 @@ class Discriminators(nn.Module):
         joint = sum(obs_dims) + sum(action_dims)
         in_dims = [joint if centralized else o + a for o, a in zip(obs_dims, action_dims)]
         self.nets = nn.ModuleList(mlp(d, hidden_sizes, 1) for d in in_dims)
+        # evaluated as stacks of the agents whose discriminators share a shape (networks.AgentStacks), which
+        # own the weights' memory: train `stacked_parameters()`
+        self.groups = shape_groups(in_dims)
+        self.stacks = AgentStacks(list(self.nets), self.groups)
+
+    def _apply(self, fn, recurse=True):
+        super()._apply(fn, recurse)
+        self.stacks = AgentStacks(list(self.nets), self.groups)  # a move gives the modules new memory: stack it
+        return self
+
+    def stacked_parameters(self) -> list[torch.Tensor]:
+        return self.stacks.parameters()
 
     def inputs(self, i: int, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
         if self.centralized:
@@ -72,7 +84,11 @@ class Discriminators(nn.Module):
         return torch.cat([obs[i], actions[i]], dim=-1)
 
     def forward(self, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
-        return torch.cat([net(self.inputs(i, obs, actions)) for i, net in enumerate(self.nets)], dim=-1)
+        if self.centralized:  # one input tensor, which the stacks share without a copy
+            inputs = [self.inputs(0, obs, actions)] * len(self.nets)
+        else:
+            inputs = [self.inputs(i, obs, actions) for i in range(len(self.nets))]
+        return torch.cat(self.stacks(inputs), dim=-1)
 
 
 class DiscriminatorTrainer:
@@ -82,7 +98,7 @@ class DiscriminatorTrainer:
                  grad_penalty: float):
         discriminator_reward(torch.zeros(1), reward_form)  # refuse an unknown form before training
         self.discriminators = discriminators
-        self.optimizer = torch.optim.Adam(discriminators.parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(discriminators.stacked_parameters(), lr=lr)
         self.reward_form = reward_form
         self.label_smoothing = label_smoothing
         self.grad_penalty = grad_penalty
@@ -118,7 +134,8 @@ class DiscriminatorTrainer:
 
     def load_state_dict(self, state: dict) -> None:
         self.discriminators.load_state_dict(state["discriminators"])
-        self.optimizer.load_state_dict(state["optimizer"])
+        self.optimizer.load_state_dict(stacked_optimizer_state(state["optimizer"], self.discriminators.nets,
+                                                               self.discriminators.stacks.sources()))
 
 
 def gradient_penalty(

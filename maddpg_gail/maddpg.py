@@ -24,7 +24,7 @@ from envs.features import actor_features
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config
 from maddpg_gail.networks import (ActionSpec, Actor, AgentStacks, Critic, gumbel_rao, gumbel_softmax_straight_through,
-                                  shape_groups)
+                                  shape_groups, stacked_optimizer_state)
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -293,27 +293,3 @@ class MADDPG:
                                                                       critic_sources))
         self.updates = state.get("updates", 0)  # checkpoints from before matd3 have no count, nor need one
 
-
-def stacked_optimizer_state(saved: dict, modules: nn.ModuleList, sources: list[list[nn.Parameter]]) -> dict:
-    """An optimizer state for the stacked leaves whose members' parameters `sources` lists, from `saved`: as it is
-    where it was saved over those leaves, else converted from a state over `modules.parameters()` (checkpoints from
-    before the stacks, whose optimizers held every agent's parameters one by one): each leaf's moments are its
-    members' stacked in the same order."""
-    ids = saved["param_groups"][0]["params"]
-    leaf_shapes = [(len(members), *members[0].shape) for members in sources]
-    saved_shapes = [tuple(saved["state"][i]["exp_avg"].shape) if i in saved["state"] else None for i in ids]
-    if len(ids) == len(sources) and all(shape in (None, tuple(leaf)) for shape, leaf in zip(saved_shapes, leaf_shapes)):
-        return saved
-    position = {id(p): k for k, p in enumerate(modules.parameters())}
-    if len(ids) != len(position):
-        raise ValueError(f"an optimizer state of {len(ids)} parameters fits neither the {len(sources)} stacked nor "
-                         f"the {len(position)} per-agent parameters of these networks")
-    state = {}
-    for leaf, members in enumerate(sources):
-        old = [saved["state"].get(ids[position[id(p)]]) for p in members]
-        if all(entry is not None for entry in old):
-            # a step count is one for all members (a copy: the saved one may still be stepped by its own optimizer)
-            state[leaf] = {key: torch.stack([entry[key] for entry in old]) if key != "step" else old[0][key].clone()
-                           for key in old[0]}
-    group = {**saved["param_groups"][0], "params": list(range(len(sources)))}
-    return {"state": state, "param_groups": [group]}

@@ -150,6 +150,31 @@ def shape_groups(shapes: list, stack: bool = True) -> list[list[int]]:
     return list(groups.values())
 
 
+def stacked_optimizer_state(saved: dict, modules: nn.ModuleList, sources: list[list[nn.Parameter]]) -> dict:
+    """An optimizer state for the stacked leaves whose members' parameters `sources` lists, from `saved`: as it is
+    where it was saved over those leaves, else converted from a state over `modules.parameters()` (checkpoints from
+    before the stacks, whose optimizers held every agent's parameters one by one): each leaf's moments are its
+    members' stacked in the same order."""
+    ids = saved["param_groups"][0]["params"]
+    leaf_shapes = [(len(members), *members[0].shape) for members in sources]
+    saved_shapes = [tuple(saved["state"][i]["exp_avg"].shape) if i in saved["state"] else None for i in ids]
+    if len(ids) == len(sources) and all(shape in (None, tuple(leaf)) for shape, leaf in zip(saved_shapes, leaf_shapes)):
+        return saved
+    position = {id(p): k for k, p in enumerate(modules.parameters())}
+    if len(ids) != len(position):
+        raise ValueError(f"an optimizer state of {len(ids)} parameters fits neither the {len(sources)} stacked nor "
+                         f"the {len(position)} per-agent parameters of these networks")
+    state = {}
+    for leaf, members in enumerate(sources):
+        old = [saved["state"].get(ids[position[id(p)]]) for p in members]
+        if all(entry is not None for entry in old):
+            # a step count is one for all members (a copy: the saved one may still be stepped by its own optimizer)
+            state[leaf] = {key: torch.stack([entry[key] for entry in old]) if key != "step" else old[0][key].clone()
+                           for key in old[0]}
+    group = {**saved["param_groups"][0], "params": list(range(len(sources)))}
+    return {"state": state, "param_groups": [group]}
+
+
 # --- discrete gradient estimators: a one-hot sample forward, a surrogate gradient backward -------------------
 
 

@@ -205,3 +205,70 @@ def test_a_trainer_state_dict_restores_the_discriminators_and_the_optimizer():
         torch.testing.assert_close(a, b)
     for a, b in zip(trained.discriminators.parameters(), restored.discriminators.parameters()):
         torch.testing.assert_close(a, b)
+
+
+class PerAgentDiscriminators(torch.nn.Module):
+    """The discriminators as they were before their stacks: every agent's network called on its own."""
+
+    def __init__(self, stacked: Discriminators):
+        super().__init__()
+        self.centralized = stacked.centralized
+        self.inputs = stacked.inputs
+        self.nets = torch.nn.ModuleList(torch.nn.Sequential(*(
+            torch.nn.Linear(m.in_features, m.out_features) if isinstance(m, torch.nn.Linear) else m for m in net))
+            for net in stacked.nets)
+        self.nets.load_state_dict(stacked.nets.state_dict())  # values copied, memory not shared
+
+    def forward(self, obs, actions):
+        return torch.cat([net(self.inputs(i, obs, actions)) for i, net in enumerate(self.nets)], dim=-1)
+
+    def stacked_parameters(self):  # what a DiscriminatorTrainer optimizes: here every agent's own parameters
+        return list(self.parameters())
+
+
+@pytest.mark.parametrize("centralized", [False, True])
+def test_stacked_discriminator_updates_are_the_per_agent_updates(centralized):
+    """Three agents, two of one shape: the stacked trainer's steps (loss, gradient penalty, Adam) are the ones of
+    per-agent discriminators with one Adam over all their parameters; and a state saved by such per-agent
+    discriminators (before the stacks) resumes in the stacks."""
+    obs_dims, action_dims = [4, 6, 4], [3, 2, 3]
+    torch.manual_seed(0)
+    stacked = Discriminators(obs_dims, action_dims, (16, 16), centralized)
+    assert stacked.groups == ([[0, 1, 2]] if centralized else [[0, 2], [1]])
+    reference = PerAgentDiscriminators(stacked)
+    trainers = [DiscriminatorTrainer(d, lr=1e-2, reward_form="softplus", label_smoothing=0.0, grad_penalty=10.0)
+                for d in (stacked, reference)]
+
+    def step(seed):
+        generator = torch.Generator().manual_seed(seed)
+        expert = ([torch.randn(32, d, generator=generator) for d in obs_dims],
+                  [torch.randn(32, d, generator=generator) for d in action_dims])
+        policy = ([o + 1 for o in expert[0]], [a - 1 for a in expert[1]])
+        results = []
+        for trainer in trainers:
+            torch.manual_seed(seed)  # the gradient penalty's mixing weights
+            results.append(trainer.update(expert, policy))
+        torch.testing.assert_close(results[0].loss, results[1].loss)
+
+    def assert_same():
+        for a, b in zip(stacked.nets.parameters(), reference.nets.parameters()):
+            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+    for seed in range(3):
+        step(seed)
+    assert_same()
+    saved = io.BytesIO()
+    torch.save({"discriminators": reference.state_dict(), "optimizer": trainers[1].optimizer.state_dict()}, saved)
+    saved.seek(0)
+    trainers[0].load_state_dict(torch.load(saved, weights_only=True))
+    step(7)
+    assert_same()
+
+
+def test_moving_the_discriminators_moves_their_stacks():
+    discriminators = Discriminators(OBS_DIMS, ACTION_DIMS, (8,), centralized=False).double()
+    leaves = discriminators.stacked_parameters()
+    assert all(t.dtype == torch.float64 for t in leaves)
+    with torch.no_grad():
+        leaves[0].add_(1.0)  # the stacks are still the modules' memory
+    assert torch.equal(discriminators.nets[0][0].weight, leaves[0][0])  # agent 0's first layer
