@@ -63,6 +63,9 @@ class ReplayBuffer:
         self.size = 0
         self.generator = torch.Generator(device=device)
         self.generator.manual_seed(seed)
+        steps = torch.arange(n_step, device=device)
+        self._step_offsets = steps * num_envs  # row i + k * num_envs: the same env, k steps later
+        self._step_discounts = gamma**steps  # the weight of the k-th step's reward in an n-step return
 
     def __len__(self) -> int:
         return self.size
@@ -94,35 +97,35 @@ class ReplayBuffer:
         """
         start = torch.randint(0, self.size, (batch_size,), device=self.device, generator=self.generator)
         if self.n_step == 1:
-            rows = self.storage[start]
+            rows = self.storage.index_select(0, start)
             discount = torch.full((batch_size,), self.gamma, device=self.device)
             if reward_fn is None:
                 rewards = rows[:, self._rewards_start : -2]
             else:
                 rewards = reward_fn(*self._obs_and_actions(rows))
             return self._batch(rows, rewards, discount)
-        steps = torch.arange(self.n_step, device=self.device)
-        index = (start[:, None] + steps * self.num_envs) % self.capacity  # [B, n]: the same env's next steps
+        # Rows are gathered with index_select: on a CPU it is about twice as fast as indexing with a tensor.
+        index = (start[:, None] + self._step_offsets) % self.capacity  # [B, n]: the same env's next steps
         # A step counts if it has been written after the start row and no episode ended before it.
         rows_until_newest = (self.pos - start - 1) % self.capacity + 1
-        written = steps * self.num_envs < rows_until_newest[:, None]
-        rewards_and_flags = self.storage[index, self._rewards_start :]  # [B, n, n_agents + 2]
+        written = self._step_offsets < rows_until_newest[:, None]
+        rewards_and_flags = self.storage[:, self._rewards_start :].index_select(0, index.flatten())
+        rewards_and_flags = rewards_and_flags.view(batch_size, self.n_step, -1)  # [B, n, n_agents + 2]
         ended = rewards_and_flags[..., -2:].sum(dim=-1) > 0
         ended_before = (ended.cumsum(dim=1) - ended.long()) > 0
         counts = written & ~ended_before  # [B, n]: True for the first m steps
         m = counts.sum(dim=1)
-        weights = self.gamma ** steps * counts  # [B, n]
+        weights = self._step_discounts * counts  # [B, n]
         if reward_fn is None:
             step_rewards = rewards_and_flags[..., :-2]
         else:
-            step_rows = self.storage[index.flatten(), : self._next_obs_start]
+            step_rows = self.storage.index_select(0, index.flatten())[:, : self._next_obs_start]
             step_rewards = reward_fn(*self._obs_and_actions(step_rows)).view(batch_size, self.n_step, -1)
         rewards = (step_rewards * weights[..., None]).sum(dim=1)
-        last = index[torch.arange(batch_size, device=self.device), m - 1]
+        last = index.gather(1, (m - 1)[:, None]).squeeze(1)
         # obs and actions from the first step; next obs and flags from the m-th (rewards are replaced)
-        rows = torch.cat(
-            [self.storage[start, : self._next_obs_start], self.storage[last, self._next_obs_start :]], dim=1
-        )
+        rows = torch.cat([self.storage.index_select(0, start)[:, : self._next_obs_start],
+                          self.storage.index_select(0, last)[:, self._next_obs_start :]], dim=1)
         return self._batch(rows, rewards, self.gamma ** m.float())
 
     def _allocate(self) -> None:
