@@ -219,8 +219,8 @@ class MADDPG:
         critic_losses = torch.stack([critic_loss(q, y) for q, y in zip(q_heads, targets)])
         self.critic_optimizer.zero_grad()
         critic_losses.sum().backward()
-        critic_grads = [[g for stacks in self.critic_stacks for g in stacks.agent_grads()[i]]
-                        for i in range(self.n_agents)]
+        per_head = [stacks.agent_grads() for stacks in self.critic_stacks]  # each head's, per agent
+        critic_grads = [[g for head in per_head for g in head[i]] for i in range(self.n_agents)]
         critic_grad_norms = clip_grad_norms_(critic_grads, cfg.grad_clip)
         self.critic_optimizer.step()
         if delayed_step:
