@@ -78,17 +78,19 @@ class Discriminators(nn.Module):
     def stacked_parameters(self) -> list[torch.Tensor]:
         return self.stacks.parameters()
 
-    def inputs(self, i: int, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
+    def inputs(self, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Each D_i's input: agent i's (o, a), or, centralized, every agent's (one tensor, which the stacks share
+        without a copy)."""
         if self.centralized:
-            return torch.cat([*obs, *actions], dim=-1)
-        return torch.cat([obs[i], actions[i]], dim=-1)
+            return [torch.cat([*obs, *actions], dim=-1)] * len(self.nets)
+        return [torch.cat([o, a], dim=-1) for o, a in zip(obs, actions)]
+
+    def logits(self, inputs: list[torch.Tensor]) -> torch.Tensor:
+        """[B, n_agents] logits of D_i at `inputs[i]`."""
+        return torch.cat(self.stacks(inputs), dim=-1)
 
     def forward(self, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
-        if self.centralized:  # one input tensor, which the stacks share without a copy
-            inputs = [self.inputs(0, obs, actions)] * len(self.nets)
-        else:
-            inputs = [self.inputs(i, obs, actions) for i in range(len(self.nets))]
-        return torch.cat(self.stacks(inputs), dim=-1)
+        return self.logits(self.inputs(obs, actions))
 
 
 class DiscriminatorTrainer:
@@ -98,7 +100,7 @@ class DiscriminatorTrainer:
                  grad_penalty: float):
         discriminator_reward(torch.zeros(1), reward_form)  # refuse an unknown form before training
         self.discriminators = discriminators
-        self.optimizer = torch.optim.Adam(discriminators.stacked_parameters(), lr=lr)
+        self.optimizer = torch.optim.Adam(discriminators.stacked_parameters(), lr=lr, fused=True)  # as the learner's
         self.reward_form = reward_form
         self.label_smoothing = label_smoothing
         self.grad_penalty = grad_penalty
@@ -147,17 +149,10 @@ def gradient_penalty(
 
     It keeps the discriminators smooth, so their rewards stay informative once they separate the data.
     """
-    size = expert[0][0].shape[0]
-    alpha = torch.rand(size, 1, device=expert[0][0].device)
-    mixed = [
-        [(alpha * e + (1 - alpha) * p).requires_grad_(True) for e, p in zip(expert_part, policy_part)]
-        for expert_part, policy_part in zip(expert, policy)
-    ]
-    obs, actions = mixed
-    logits = discriminators(obs, actions)
-    penalties = []
-    for i in range(logits.shape[1]):
-        seen = [*obs, *actions] if discriminators.centralized else [obs[i], actions[i]]
-        grads = torch.autograd.grad(logits[:, i].sum(), seen, create_graph=True)
-        penalties.append((torch.cat(grads, dim=-1).norm(dim=-1) - 1).pow(2).mean())
-    return torch.stack(penalties)
+    expert_inputs, policy_inputs = discriminators.inputs(*expert), discriminators.inputs(*policy)
+    alpha = torch.rand(expert_inputs[0].shape[0], 1, device=expert_inputs[0].device)
+    mixed = [(alpha * e + (1 - alpha) * p).requires_grad_(True) for e, p in zip(expert_inputs, policy_inputs)]
+    # D_i reads mixed[i] alone (centralized D_i's each their own copy of the joint input), so the gradient of the
+    # sum of all logits with respect to mixed[i] is D_i's own: one double-backward pass for every agent
+    grads = torch.autograd.grad(discriminators.logits(mixed).sum(), mixed, create_graph=True)
+    return torch.stack([(g.norm(dim=-1) - 1).pow(2).mean() for g in grads])

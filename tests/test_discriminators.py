@@ -219,8 +219,11 @@ class PerAgentDiscriminators(torch.nn.Module):
             for net in stacked.nets)
         self.nets.load_state_dict(stacked.nets.state_dict())  # values copied, memory not shared
 
+    def logits(self, inputs):
+        return torch.cat([net(x) for net, x in zip(self.nets, inputs)], dim=-1)
+
     def forward(self, obs, actions):
-        return torch.cat([net(self.inputs(i, obs, actions)) for i, net in enumerate(self.nets)], dim=-1)
+        return self.logits(self.inputs(obs, actions))
 
     def stacked_parameters(self):  # what a DiscriminatorTrainer optimizes: here every agent's own parameters
         return list(self.parameters())
