@@ -20,10 +20,11 @@ there, so an interrupted benchmark continues where it stopped:
    episodes from the reports' seed (123);
 3. expert_eval.npz: the expert on exactly those evaluation episodes (`main.py collect` plays the seeds
    `evaluate` does; the world experts their --eval-seeds);
-4. scores.csv and scores.md: per variant (per team in competitive scenarios, whose sum over all agents would
+4. compare/<...>/scores.csv and scores.md: per variant (per team in competitive scenarios, whose sum over all agents would
    mix the two sides' opposed rewards), the seeds' final returns and normalized scores
    (R - R_random) / (R_expert - R_random), mean with a 95% Student t interval over the seeds, beside the
-   expert's and random's returns. <out>/generalization.md and .csv gather every folder's rows.
+   expert's and random's returns, and the training flags as typed ("defaults" where none). <out>/generalization.md
+   and .csv gather the rows of every compare folder under --out, so runs with other flags keep theirs.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from maddpg_gail.variants import difference_name  # noqa: E402
 
 FAMILIES = ("maddpg", "scripted", "world")
 VARIANTS = "magail,bc"
-COLUMNS = ("scenario", "actions", "expert", "demo_episodes", "variant", "team", "seeds", "return_mean",
+COLUMNS = ("scenario", "actions", "expert", "demo_episodes", "training", "variant", "team", "seeds", "return_mean",
            "return_ci_low", "return_ci_high", "normalized_mean", "normalized_ci_low", "normalized_ci_high",
            "expert_return", "random_return")
 
@@ -167,11 +168,12 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     lines = ["Normalized score (R - R_random) / (R_expert - R_random) of each variant's final greedy policies, the "
              "expert and random actions scored on the same evaluation episodes; mean over n seeds with its 95% "
              "Student t interval. Returns summed over the team's agents.", "",
-             "| scenario | actions | expert | demos | variant | team | n | normalized | return | expert | random |",
-             "|---|---|---|---:|---|---|---:|---:|---:|---:|---:|"]
+             "| scenario | actions | expert | demos | training flags | variant | team | n | normalized | return | expert "
+             "| random |",
+             "|---|---|---|---:|---|---|---|---:|---:|---:|---:|---:|"]
     for row in rows:
         lines.append(f"| {row['scenario']} | {row['actions']} | {row['expert']} | {row['demo_episodes']} | "
-                     f"{row['variant']} | {row['team']} | {row['seeds']} | {cell(row, 'normalized')} | "
+                     f"{row['training']} | {row['variant']} | {row['team']} | {row['seeds']} | {cell(row, 'normalized')} | "
                      f"{cell(row, 'return')} | {float(row['expert_return']):.2f} | {float(row['random_return']):.2f} |")
     return "\n".join(lines) + "\n"
 
@@ -187,9 +189,9 @@ def write_table(rows: list[dict[str, Any]], stem: Path) -> None:
 
 
 def gather(out: Path) -> list[dict[str, Any]]:
-    """Every benchmark folder's rows under `out`, in folder order."""
+    """The rows of every compare folder under `out` (one per benchmark folder and training flags), in folder order."""
     rows = []
-    for path in sorted(out.glob("*/scores.csv")):
+    for path in sorted(out.glob("*/compare*/scores.csv")):
         with open(path, newline="") as file:
             rows += list(csv.DictReader(file))
     return rows
@@ -231,12 +233,13 @@ def main() -> None:
                       config.env_backend).mean_per_agent
     sides = teams(args.scenario, env_kwargs) or {"all": list(played.agents)}  # a team's sum; zero-sum-like apart
     context = {"scenario": args.scenario, "actions": "continuous" if args.continuous_actions else "discrete",
-               "expert": args.expert, "demo_episodes": args.demo_episodes}
+               "expert": args.expert, "demo_episodes": args.demo_episodes,
+               "training": " ".join(args.training_flags) or "defaults"}
     rows = [{**context, **row} for row in score_rows(finals, expert, random, sides)]
-    write_table(rows, paths.folder / "scores")
+    write_table(rows, paths.compare / "scores")
     write_table(gather(args.out), args.out / "generalization")
     print(markdown(rows))
-    print(f"generalization: {paths.folder / 'scores.md'}; every folder's rows: {args.out / 'generalization.md'}")
+    print(f"generalization: {paths.compare / 'scores.md'}; every folder's rows: {args.out / 'generalization.md'}")
 
 
 if __name__ == "__main__":

@@ -32,18 +32,23 @@ def test_normalized_scores_and_their_interval_per_team():
     assert rows[2]["normalized_mean"] == pytest.approx(0.5)
 
 
-def test_the_tables_gather_every_folders_rows(tmp_path):
+def test_the_tables_gather_the_rows_of_every_compare_folder(tmp_path):
     finals = {"bc": [{"a": -10.0}, {"a": -30.0}, {"a": -20.0}]}
     rows = generalization.score_rows(finals, {"a": -10.0}, {"a": -50.0}, {"all": ["a"]})
-    for expert in ("world", "scripted"):
-        context = {"scenario": "simple_v3", "actions": "discrete", "expert": expert, "demo_episodes": 100}
-        generalization.write_table([{**context, **row} for row in rows], tmp_path / f"simple_v3__{expert}" / "scores")
+    # two experts, and one of them also with other training flags: each compare folder keeps its rows
+    for expert, compare, training in (("world", "compare__3seeds", "defaults"), ("scripted", "compare__3seeds",
+                                      "defaults"), ("world", "compare__3seeds__bc_epochs=5", "--bc-epochs 5")):
+        context = {"scenario": "simple_v3", "actions": "discrete", "expert": expert, "demo_episodes": 100,
+                   "training": training}
+        generalization.write_table([{**context, **row} for row in rows],
+                                   tmp_path / f"simple_v3__{expert}" / compare / "scores")
     gathered = generalization.gather(tmp_path)
-    assert [row["expert"] for row in gathered] == ["scripted", "world"]
+    assert [(row["expert"], row["training"]) for row in gathered] == [
+        ("scripted", "defaults"), ("world", "defaults"), ("world", "--bc-epochs 5")]
     table = generalization.markdown(gathered)
     half = T_975_2 * 0.25 / 3 ** 0.5  # scores 1, 0.5, 0.75
     interval = f"0.75 [{0.75 - half:.2f}, {0.75 + half:.2f}]"
-    assert f"| simple_v3 | discrete | world | 100 | bc | all | 3 | {interval} |" in table
+    assert f"| simple_v3 | discrete | world | 100 | --bc-epochs 5 | bc | all | 3 | {interval} |" in table
 
 
 @pytest.fixture
