@@ -15,7 +15,7 @@ from torch import nn
 
 from envs.batched import MOVE_ACTIONS
 from envs.scenarios import check_full_observations
-from envs.spread import AgentLandmarkDistances, SpreadLayout, spread_layout
+from envs.spread import AgentLandmarkDistances, SpreadLayout, spread_layout, spread_layout_defined
 from envs.symmetries import AgentLayout, PlaneSymmetries, Relabellings, WorldSymmetries
 
 
@@ -60,6 +60,16 @@ def has_plane_symmetries(scenario: str, env_kwargs: dict[str, Any]) -> bool:
     except ValueError:
         return False
     return True
+
+
+def has_relabellings(scenario: str, env_kwargs: dict[str, Any]) -> bool:
+    """Whether `relabellings` knows this scenario with these options (full observations)."""
+    return spread_layout_defined("relabellings", scenario, env_kwargs)
+
+
+def has_actor_features(name: str, scenario: str, env_kwargs: dict[str, Any]) -> bool:
+    """Whether the actor input `name` (ACTOR_FEATURES) is defined for this scenario with these options."""
+    return name in ACTOR_FEATURES and spread_layout_defined(name, scenario, env_kwargs)
 
 
 def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],

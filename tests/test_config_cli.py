@@ -303,6 +303,29 @@ def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
     assert recipe_of(Config(demos="d.npz", bc_init=True)) == (True, 0.0, 2000, False, True)
 
 
+def test_spread_imitation_relabels_its_entities_and_gives_the_actors_the_distances_by_default():
+    def inputs(config: Config) -> tuple:
+        return config.relabel_entities, config.actor_inputs
+
+    assert inputs(Config()) == (False, "observation")
+    assert inputs(Config(demos="d.npz")) == (False, "observation")
+    assert inputs(Config(reward="gail", demos="d.npz")) == (True, "distances")
+    assert inputs(Config(demos="d.npz", episodes=0)) == (True, "distances")  # a bc run
+    assert inputs(Config(demos="d.npz", bc_init=True)) == (True, "distances")  # MADDPG from a clone
+    # relabellings add to the symmetries: none without them; the distances do not need them
+    assert inputs(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0,
+                         discriminator_symmetries=False)) == (False, "distances")
+    # defined for simple_spread_v3 with full observations only
+    assert inputs(Config(scenario="simple_v3", reward="gail", demos="d.npz")) == (False, "observation")
+    assert inputs(Config(reward="gail", demos="d.npz", env_kwargs={"num_agent_neighbors": 1})) == (False,
+                                                                                                  "observation")
+    # what is given stays
+    assert inputs(Config(reward="gail", demos="d.npz", relabel_entities=False, actor_inputs="observation")) == (
+        False, "observation")
+    old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before these defaults
+    assert inputs(Config.from_dict(old)) == (False, "observation")
+
+
 def test_an_old_runs_config_with_every_field_keeps_its_values_and_replace_works_the_recipe_out_again():
     old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before the recipe
     assert recipe_of(Config.from_dict(old)) == (False, 0.0, 0, False, False)
