@@ -62,11 +62,6 @@ def has_plane_symmetries(scenario: str, env_kwargs: dict[str, Any]) -> bool:
     return True
 
 
-def has_relabellings(scenario: str, env_kwargs: dict[str, Any]) -> bool:
-    """Whether `relabellings` knows this scenario with these options (full observations)."""
-    return spread_layout_defined("relabellings", scenario, env_kwargs)
-
-
 def has_actor_features(name: str, scenario: str, env_kwargs: dict[str, Any]) -> bool:
     """Whether the actor input `name` (ACTOR_FEATURES) is defined for this scenario with these options."""
     return name in ACTOR_FEATURES and spread_layout_defined(name, scenario, env_kwargs)

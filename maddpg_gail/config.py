@@ -218,9 +218,8 @@ OWN_FIELDS = ("max_cycles", "continuous_actions")
 
 # The imitation recipe: MAGAIL starts from a clone, keeps a cloning term in the actors' loss, and trains its
 # discriminators (and the clone) on samples turned by the plane's symmetries. It measured best or level with the
-# best on two scenarios, three experts and 20 to 1000 demonstrations. On simple_spread_v3 the symmetries also
-# relabel the agents and landmarks, and the actors see the agent-landmark distances: with 1000 cloning epochs that
-# lifted an expert never tuned on from 0.64 to 0.83 (docs/imitation.md, "The defaults on experts never seen").
+# best on two scenarios, three experts and 20 to 1000 demonstrations. On simple_spread_v3 the actors also see the
+# agent-landmark distances, and cloning runs 1000 epochs (docs/imitation.md, "The defaults on experts never seen").
 RECIPE_BC_WEIGHT = 3.0
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
 
@@ -241,12 +240,6 @@ def imitates(config: Config) -> bool:
     return config.reward == "gail" or clones(config)
 
 
-def relabellings_defined(config: Config) -> bool:
-    from envs.features import has_relabellings
-
-    return has_relabellings(config.scenario, config.env_kwargs)
-
-
 def imitation_actor_inputs(config: Config) -> str:
     """Under imitation, the actors' inputs with the scenario's features where it has them (the expert's choice of
     landmark depends on every agent-landmark distance at once, which small actors learn poorly from offsets)."""
@@ -264,8 +257,6 @@ RECIPE: dict[str, Callable[[Config], Any]] = {
     "actor_warmup_updates": lambda config: RECIPE_WARMUP_UPDATES if config.bc_init else 0,
     "discriminator_symmetries": lambda config: config.reward == "gail" and plane_symmetries_defined(config),
     "bc_symmetries": lambda config: clones(config) and plane_symmetries_defined(config),
-    "relabel_entities": lambda config: (config.discriminator_symmetries or config.bc_symmetries)
-    and relabellings_defined(config),
     "actor_inputs": imitation_actor_inputs,
 }
 # The fields that say what kind of run a Config is; the recipe follows from them (`Config.defaults`).
@@ -354,9 +345,9 @@ class Config:
     bc_symmetries: bool | None = setting(None, "clone (bc, --bc-init, --bc-weight) on demonstrations turned as "
                                                "--discriminator-symmetries does; default: on wherever the actors "
                                                "clone and the scenario has them", Flag())
-    relabel_entities: bool | None = setting(None, "the symmetries also permute the interchangeable agents and "
-                                                   "landmarks (simple_spread_v3); default: on with the symmetries "
-                                                   "wherever the scenario has them", Flag())
+    relabel_entities: bool = setting(False, "the symmetries also permute the agents and the landmarks "
+                                            "(simple_spread_v3): only for experts that treat their agents alike",
+                                     Flag())
     actor_warmup_updates: int | None = setting(None, "updates that train the critics only, so that a --bc-init "
                                                      f"clone stays intact; default: {RECIPE_WARMUP_UPDATES} with "
                                                      "--bc-init, else 0", NON_NEGATIVE)

@@ -303,27 +303,25 @@ def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
     assert recipe_of(Config(demos="d.npz", bc_init=True)) == (True, 0.0, 2000, False, True)
 
 
-def test_spread_imitation_relabels_its_entities_and_gives_the_actors_the_distances_by_default():
+def test_spread_imitation_gives_the_actors_the_distances_by_default_and_relabels_nothing():
     def inputs(config: Config) -> tuple:
-        return config.relabel_entities, config.actor_inputs
+        return config.actor_inputs, config.relabel_entities
 
-    assert inputs(Config()) == (False, "observation")
-    assert inputs(Config(demos="d.npz")) == (False, "observation")
-    assert inputs(Config(reward="gail", demos="d.npz")) == (True, "distances")
-    assert inputs(Config(demos="d.npz", episodes=0)) == (True, "distances")  # a bc run
-    assert inputs(Config(demos="d.npz", bc_init=True)) == (True, "distances")  # MADDPG from a clone
-    # relabellings add to the symmetries: none without them; the distances do not need them
-    assert inputs(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0,
-                         discriminator_symmetries=False)) == (False, "distances")
+    assert inputs(Config()) == ("observation", False)
+    assert inputs(Config(demos="d.npz")) == ("observation", False)
+    assert inputs(Config(reward="gail", demos="d.npz")) == ("distances", False)
+    assert inputs(Config(demos="d.npz", episodes=0)) == ("distances", False)  # a bc run
+    assert inputs(Config(demos="d.npz", bc_init=True)) == ("distances", False)  # MADDPG from a clone
+    assert inputs(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0)) == ("distances", False)
     # defined for simple_spread_v3 with full observations only
-    assert inputs(Config(scenario="simple_v3", reward="gail", demos="d.npz")) == (False, "observation")
-    assert inputs(Config(reward="gail", demos="d.npz", env_kwargs={"num_agent_neighbors": 1})) == (False,
-                                                                                                  "observation")
+    assert inputs(Config(scenario="simple_v3", reward="gail", demos="d.npz")) == ("observation", False)
+    assert inputs(Config(reward="gail", demos="d.npz", env_kwargs={"num_agent_neighbors": 1})) == ("observation",
+                                                                                                  False)
     # what is given stays
-    assert inputs(Config(reward="gail", demos="d.npz", relabel_entities=False, actor_inputs="observation")) == (
-        False, "observation")
-    old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before these defaults
-    assert inputs(Config.from_dict(old)) == (False, "observation")
+    assert inputs(Config(reward="gail", demos="d.npz", actor_inputs="observation")) == ("observation", False)
+    old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before this default
+    assert inputs(Config.from_dict(old)) == ("observation", False)
+    assert Config().bc_epochs == 1000
 
 
 def test_an_old_runs_config_with_every_field_keeps_its_values_and_replace_works_the_recipe_out_again():
