@@ -64,7 +64,7 @@ def has_plane_symmetries(scenario: str, env_kwargs: dict[str, Any]) -> bool:
 
 def has_actor_features(name: str, scenario: str, env_kwargs: dict[str, Any]) -> bool:
     """Whether the actor input `name` (ACTOR_FEATURES) is defined for this scenario with these options."""
-    return name in ACTOR_FEATURES and spread_layout_defined(name, scenario, env_kwargs)
+    return name in ACTOR_FEATURES and spread_layout_defined(scenario, env_kwargs)
 
 
 def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],

@@ -67,11 +67,11 @@ def spread_layout(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int]
     return layout
 
 
-def spread_layout_defined(what: str, scenario: str, env_kwargs: dict[str, Any]) -> bool:
+def spread_layout_defined(scenario: str, env_kwargs: dict[str, Any]) -> bool:
     """Whether `spread_layout` knows this scenario with these options (it also checks the observations' sizes, which
     follow from them)."""
     try:
-        check_full_observations(what, scenario, env_kwargs)
+        check_full_observations("", scenario, env_kwargs)
     except ValueError:
         return False
     return scenario == SCENARIO
