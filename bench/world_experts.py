@@ -19,6 +19,8 @@ scenario's own reward term. The scenarios differ only in the goal each agent is 
   penalty for coming closer to another agent than the two bodies' sizes;
 - simple_speaker_listener_v4: the speaker says the index of the listener's goal landmark (one-hot with
   continuous actions) and the listener drives to that landmark, read from the world;
+- simple_reference_v3: each agent says the index of the landmark its partner is to reach (its own goal_b) and
+  drives to the landmark its partner's goal_b names, read from the world;
 - simple_adversary_v3: the good agent nearest the target goes to it, the others to the other landmarks (so the
   adversary cannot tell which is the target); the adversary drives to the landmark some good agent is nearest.
 
@@ -40,7 +42,8 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 WRITER = Path(__file__).resolve().parents[1] / "examples" / "write_demonstrations.py"
-SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4", "simple_adversary_v3")
+SCENARIOS = ("simple_v3", "simple_spread_v3", "simple_speaker_listener_v4", "simple_reference_v3",
+             "simple_adversary_v3")
 
 HORIZON = 4  # predicted steps scored per plan; 3 to 10 score within 1 of each other on spread, 4 best
 COLLISION_COST = 0.7  # simple_spread_v3: a predicted contact, in units of distance to the goal per step
@@ -168,6 +171,24 @@ def speaker_listener(world: Any, continuous: bool) -> dict[str, Any]:
             listener.name: drive(world, listener, speaker.goal_b.state.p_pos, continuous, squared=True)}
 
 
+def reference(world: Any, continuous: bool) -> dict[str, Any]:
+    """simple_reference_v3: an agent is rewarded by minus its partner's distance to the landmark it alone knows
+    (goal_b, whose color it observes), so each says that landmark and goes where its partner's goal_b is. An
+    action moves and says at once: Discrete(5 * 10) as move + 5 * word, or Box(0, 1)^(5 + 10) as [move, word]."""
+    actions = {}
+    for agent in world.agents:
+        move = drive(world, agent, agent_partner(world, agent).goal_b.state.p_pos, continuous, squared=False)
+        word = world.landmarks.index(agent.goal_b)
+        actions[agent.name] = (move + 5 * word if not continuous
+                               else np.concatenate([move, np.eye(world.dim_c, dtype=np.float32)[word]]))
+    return actions
+
+
+def agent_partner(world: Any, agent: Any) -> Any:
+    """simple_reference_v3's other agent: the one whose goal_a (the agent it wants at its landmark) this is."""
+    return next(other for other in world.agents if other is not agent and other.goal_a is agent)
+
+
 def adversary(world: Any, continuous: bool) -> dict[str, Any]:
     """simple_adversary_v3: good agents earn minus the distance of the nearest of them to the target plus the
     adversary's distance to it; the adversary, which is not told the target, earns minus its distance to it."""
@@ -190,7 +211,7 @@ def adversary(world: Any, continuous: bool) -> dict[str, Any]:
 
 EXPERTS: dict[str, Callable[[Any, bool], dict[str, Any]]] = {
     "simple_v3": simple, "simple_spread_v3": spread, "simple_speaker_listener_v4": speaker_listener,
-    "simple_adversary_v3": adversary,
+    "simple_reference_v3": reference, "simple_adversary_v3": adversary,
 }
 
 
