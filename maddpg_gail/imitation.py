@@ -134,11 +134,13 @@ class Imitation:
 
     # --- behaviour cloning ------------------------------------------------------------------------
 
-    def clone(self, actors: nn.ModuleList) -> list[float]:
-        """Behaviour cloning of every actor on the demonstrations; the mean loss of each epoch."""
+    def clone(self, actors: nn.ModuleList, outputs: Callable[[list[torch.Tensor]], list[torch.Tensor]] | None = None,
+              parameters: list[torch.Tensor] | None = None) -> list[float]:
+        """Behaviour cloning of every actor on the demonstrations (through `outputs` and `parameters` where given:
+        `behaviour_cloning`'s); the mean loss of each epoch."""
         cfg = self.config
         return behaviour_cloning(actors, self.expert, cfg.bc_epochs, cfg.bc_batch_size, cfg.bc_lr,
-                                 self.symmetries if cfg.bc_symmetries else None)
+                                 self.symmetries if cfg.bc_symmetries else None, outputs, parameters)
 
     # --- checkpoints ------------------------------------------------------------------------------
 

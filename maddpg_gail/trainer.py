@@ -223,7 +223,8 @@ class Trainer:
 
     def clone_actors(self) -> list[float]:
         """Behaviour cloning of every actor on the demonstrations; the targets start from the clones."""
-        losses = self.imitation.clone(self.learner.actors)
+        learner = self.learner  # through its stacked actors: one batched pass for all agents
+        losses = self.imitation.clone(learner.actors, learner.actor_outputs, learner.actor_stacks.parameters())
         self.learner.target_actors.load_state_dict(self.learner.actors.state_dict())
         return losses
 

@@ -1,5 +1,6 @@
 """MAGAIL and behaviour cloning end to end: collect -> gail / bc -> evaluate."""
 
+import copy
 import dataclasses
 import json
 import subprocess
@@ -13,6 +14,7 @@ from conftest import all_orders
 from envs.features import plane_symmetries
 from envs.symmetries import ELEMENTS
 from maddpg_gail import load_policy
+from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
 from envs.experts import ScriptedSpreadExpert
@@ -236,6 +238,26 @@ def test_behaviour_cloning_imitates_the_expert(tiny_config, demos_path, tmp_path
     demos = collect(expert, expert.scenario, expert.env_kwargs, episodes=8, seed=0)
     agreement = sum((policy.act_batch(demos.obs)[a] == demos.actions[a]).mean() for a in demos.agents) / 3
     assert agreement > 0.7  # on the training states the clone mostly takes the expert's actions
+
+
+def test_cloning_through_the_stacked_actors_takes_the_steps_of_cloning_each_actor_alone(tiny_config, demos_path,
+                                                                                          tmp_path):
+    """The learner clones all agents in one batched pass (its stacks and their leaves): the same losses and steps as
+    the actors called one by one, each parameter its own Adam moments."""
+    config = dataclasses.replace(tiny_config, demos=str(demos_path), bc_epochs=3, bc_batch_size=64, episodes=0,
+                                 actor_inputs="distances", bc_symmetries=True)
+    trainer = Trainer(config, tmp_path / "bc")
+    alone, initial = copy.deepcopy(trainer.learner.actors), copy.deepcopy(trainer.learner.actors)
+    expert = trainer.imitation.expert
+    sampler = copy.deepcopy(expert.state_dict())
+    stacked_losses = trainer.clone_actors()
+    expert.load_state_dict(sampler)  # the same batches and the same symmetries
+    alone_losses = behaviour_cloning(alone, expert, config.bc_epochs, config.bc_batch_size, config.bc_lr,
+                                     trainer.imitation.symmetries)
+    assert stacked_losses == pytest.approx(alone_losses, rel=1e-4)
+    for stacked, single in zip(trainer.learner.actors.parameters(), alone.parameters()):
+        torch.testing.assert_close(stacked, single, atol=1e-5, rtol=1e-4)
+    assert not all(torch.equal(a, b) for a, b in zip(alone.parameters(), initial.parameters()))  # it cloned
 
 
 @pytest.mark.parametrize("bc_symmetries", [False, True])
