@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from maddpg_gail.discriminators import (
+    GRADIENT_PENALTY_POINTS,
     DiscriminatorTrainer,
     Discriminators,
     discriminator_loss,
@@ -172,6 +173,21 @@ def test_an_update_reports_the_loss_accuracies_and_rewards_of_the_logits_it_saw(
     torch.testing.assert_close(stats.policy_accuracy, torch.tensor([0.5, 0.5]))  # logit < 0, not <= 0
     torch.testing.assert_close(stats.policy_reward, policy_logits.mean(0))  # the "logit" form's reward
     assert discriminator_reward(torch.tensor([-1.0, 2.0])).tolist() == F.softplus(torch.tensor([-1.0, 2.0])).tolist()
+
+
+def test_the_gradient_penalty_of_an_update_is_taken_at_the_batch_s_first_samples_only():
+    """Staircase D (penalty 0 for o in (0, 1), 4 above 2): the first GRADIENT_PENALTY_POINTS samples of either side
+    in (0, 1), the rest at 2.5. The update's penalty is 0, as on those samples alone; over the whole batch it
+    would be 4 * (1 - points / batch)."""
+    points, batch = GRADIENT_PENALTY_POINTS, 2 * GRADIENT_PENALTY_POINTS
+    obs = torch.cat([torch.rand(points, 1) * 0.8 + 0.1, torch.full((batch - points, 1), 2.5)])
+    samples = ([obs], [torch.zeros(batch, 1)])
+    trainer = DiscriminatorTrainer(staircase_discriminator(), lr=0.01, reward_form="softplus", label_smoothing=0.0,
+                                   grad_penalty=2.0)
+    logits = trainer.discriminators(*samples).detach()
+    assert gradient_penalty(trainer.discriminators, samples, samples).item() == pytest.approx(2.0)  # 4 * 1/2
+    stats = trainer.update(samples, samples)
+    torch.testing.assert_close(stats.loss, discriminator_loss(logits, logits))  # + 2.0 * 0
 
 
 def test_the_learning_rate_sets_the_size_of_the_first_step():
