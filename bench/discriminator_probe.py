@@ -36,7 +36,7 @@ def main() -> None:
     args = parser.parse_args()
 
     state = load_checkpoint(find_checkpoint(args.run))
-    config = Config.from_dict(state["config"])
+    config = Config.from_saved(state["config"])
     specs = [ActionSpec(**s) for s in state["action_specs"]]
     if config.reward != "gail":
         parser.error(f"{args.run} is not a MAGAIL run (--reward {config.reward}): it has no discriminators")

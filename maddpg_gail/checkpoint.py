@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from envs import env_spaces
-from maddpg_gail.config import Config
+from maddpg_gail.config import Config, read_config_file
 from maddpg_gail.files import atomic_path
 from maddpg_gail.networks import ActionSpec
 
@@ -149,7 +149,7 @@ def check_fits_its_env(path: Path, state: dict[str, Any]) -> None:
     """The agents, observation sizes and action spaces saved must be those of the env the saved config builds,
     so that a checkpoint pieced together from two runs, or edited, fails here and not in the middle of a run."""
     try:
-        config = Config.from_dict(state["config"])
+        config = Config.from_saved(state["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"{path}: its config is not one of this version ({error})") from None
     try:
@@ -169,7 +169,8 @@ def check_fits_its_env(path: Path, state: dict[str, Any]) -> None:
 
 def check_same_run(path: Path, state: dict[str, Any], config_path: Path) -> None:
     """A checkpoint copied in from another run would otherwise continue that run in this folder."""
-    saved, recorded = Config.from_dict(state["config"]).to_dict(), Config.load(config_path)
+    saved = Config.from_saved(state["config"]).to_dict()
+    recorded = Config.from_saved(read_config_file(config_path))
     for key in recorded.differences(saved)[:1]:
         raise CheckpointError(
             f"{path}: it is of another run: its {key} is {saved[key]!r}, {config_path} says {getattr(recorded, key)!r}"

@@ -259,6 +259,9 @@ RECIPE: dict[str, Callable[[Config], Any]] = {
     "bc_symmetries": lambda config: clones(config) and plane_symmetries_defined(config),
     "actor_inputs": imitation_actor_inputs,
 }
+# Fields added after runs were saved whose default is not what those runs did: a saved config without one was trained
+# with this value (`Config.from_saved`); a config file a user writes gets today's default.
+SAVED_BEFORE_ADDED: dict[str, Any] = {"discriminator_update_every": 1}
 # The fields that say what kind of run a Config is; the recipe follows from them (`Config.defaults`).
 KIND_FIELDS = ("scenario", "env_kwargs", "reward", "demos")
 
@@ -330,6 +333,9 @@ class Config:
     discriminator_lr: float = setting(3e-4, "discriminators' learning rate", RATE)
     discriminator_grad_penalty: float = setting(10.0, "keeps D smooth so its reward stays informative", WEIGHT)
     discriminator_label_smoothing: float = setting(0.0, "label smoothing of D's targets", Real(0, 0.5, high_open=True))
+    discriminator_update_every: int = setting(4, "updates per discriminator step: the discriminators learn at every "
+                                                 "k-th update of the actors and critics (their reward changes more "
+                                                 "slowly than the policy needs it to)", POSITIVE)
     discriminator_state_matched: float = setting(0.0, "fraction of D's policy samples that pair expert "
                                                       "observations with the policy's own actions", Real(0, 1))
     discriminator_symmetries: bool | None = setting(
@@ -474,6 +480,12 @@ class Config:
         it by default: what a run is named against, so a MAGAIL run is not named by the recipe it follows."""
         kind = {name: getattr(self, name) for name in KIND_FIELDS}
         return Config(**kind, **({"episodes": 0} if self.episodes == 0 else {})).to_dict()
+
+    @classmethod
+    def from_saved(cls, values: dict[str, Any]) -> Config:
+        """The Config of a run saved by this or an earlier version (a checkpoint's or a run folder's): the fields
+        added since with a default that changes what a run does take the value the run was trained with."""
+        return cls.from_dict({**SAVED_BEFORE_ADDED, **values})
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:

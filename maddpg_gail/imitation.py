@@ -8,7 +8,8 @@ It plugs into an off-policy learner through two hooks that any reward-learning m
 - `actor_loss`: an extra term of the actors' loss (the cloning term under `--bc-weight`), which
   `MADDPG.update` adds to the policy gradient's.
 
-`step` is the imitation step of each update (the discriminators learn, expert samples against the policy's);
+`step` is the imitation step before each update (at every `discriminator_update_every`-th, the discriminators learn,
+expert samples against the policy's);
 `clone` is behaviour cloning itself (`--bc-init` and `main.py bc`). With no demonstrations it does nothing.
 """
 
@@ -58,6 +59,8 @@ class Imitation:
         self.gail: DiscriminatorTrainer | None = None
         self.symmetries: WorldSymmetries | None = None  # for discriminator_symmetries and bc_symmetries
         self.demos_digest = ""
+        # the last discriminator step's statistics, logged at the updates between steps too
+        self.discriminator_stats: dict[str, torch.Tensor] = {}
         action_dims = [s.dim for s in action_specs]
         if cfg.demos is not None:
             demos = load_demonstrations(Path(cfg.demos), cfg.scenario, cfg.parallel_env_kwargs())
@@ -90,11 +93,14 @@ class Imitation:
 
     # --- the imitation step -----------------------------------------------------------------------
 
-    def step(self, buffer: ReplayBuffer, act: Callable[[list[torch.Tensor]], list[torch.Tensor]]
+    def step(self, buffer: ReplayBuffer, act: Callable[[list[torch.Tensor]], list[torch.Tensor]], update: int
              ) -> dict[str, torch.Tensor]:
-        """Before each update: one discriminator step under MAGAIL (`act` gives the policy's exploring actions);
-        its statistics per agent."""
-        return self.update_discriminators(buffer, act) if self.gail is not None else {}
+        """Before update number `update` (0 first): under MAGAIL, a discriminator step at every
+        `discriminator_update_every`-th (`act` gives the policy's exploring actions); the last step's statistics
+        per agent."""
+        if self.gail is not None and update % self.config.discriminator_update_every == 0:
+            self.discriminator_stats = self.update_discriminators(buffer, act)
+        return self.discriminator_stats
 
     def update_discriminators(self, buffer: ReplayBuffer, act: Callable[[list[torch.Tensor]], list[torch.Tensor]]
                               ) -> dict[str, torch.Tensor]:

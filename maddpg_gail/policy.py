@@ -113,7 +113,7 @@ def load_policy(path: str | Path, device: str | torch.device = "cpu") -> Policy:
     check_state(path, state, POLICY_KEYS if is_policy_file else REQUIRED_KEYS, what)
     try:
         weights = state["actors"] if is_policy_file else state["learner"]["actors"]
-        config = Config.from_dict(state["config"])
+        config = Config.from_saved(state["config"])
         specs = [ActionSpec(**s) for s in state["action_specs"]]
         actors = make_actors(config, list(state["obs_dims"]), specs)
         actors.load_state_dict(weights)

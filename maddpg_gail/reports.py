@@ -102,7 +102,7 @@ def saved_progress(run_dir: Path) -> tuple[Config, int]:
         return recorded, int(read_metrics(run_dir)[0][-1])
     state = load_checkpoint(checkpoint)
     check_same_run(checkpoint, state, run_dir / run_folder.CONFIG_NAME)  # a checkpoint copied in from another run
-    return Config.from_dict(state["config"]), int(state["counters"]["episodes"])
+    return Config.from_saved(state["config"]), int(state["counters"]["episodes"])
 
 
 def final_evaluation(run_dir: Path, episodes: int = FINAL_EVAL_EPISODES,

@@ -157,6 +157,6 @@ def read_config(run_dir: Path):
     if not isinstance(values, dict):
         raise RunFolderError(f"{path}: holds {json.dumps(values)[:40]}, not a config (a JSON object)")
     try:
-        return settings.Config.from_dict(values)
+        return settings.Config.from_saved(values)
     except settings.ConfigError as error:
         raise RunFolderError(f"{path}: {error}") from None

@@ -50,7 +50,7 @@ def run_state(run_dir: Path, config: Config) -> str:
     if not checkpoint.is_file():
         return "missing"
     state = load_checkpoint(checkpoint)
-    recorded = Config.from_dict(state["config"]).to_dict()
+    recorded = Config.from_saved(state["config"]).to_dict()
     differing = [f"{k} {recorded[k]!r}, not {getattr(config, k)!r}" for k in config.differences(recorded)]
     if differing:
         raise CompareError(f"{run_dir} was trained with other settings ({', '.join(differing)}); choose another --out")

@@ -3,7 +3,8 @@
     for each step of the K envs:
         a_i ~ mu_i(o_i) + exploration            (decentralized, one batched forward per agent)
         store (o, a, r, o', terminated) x K       (truncation at max_cycles is not termination)
-        every `update_every` transitions: the imitation step (MAGAIL: the discriminators learn), then
+        every `update_every` transitions: the imitation step (MAGAIL: the discriminators learn, every
+            `discriminator_update_every`-th time), then
             sample a batch (its rewards the imitation's where it has them), update critics, actors
             (plus the imitation's actor loss), targets
         on finished episodes: log returns; on intervals: evaluate greedily, checkpoint, GIF
@@ -206,7 +207,8 @@ class Trainer:
         stats = None
         due = self.counters.env_steps // cfg.update_every * cfg.updates_per_round
         while self.counters.updates < due:
-            imitation_stats = self.imitation.step(self.buffer, self.explore)  # MAGAIL: the discriminators learn
+            # MAGAIL: the discriminators learn (at every discriminator_update_every-th update)
+            imitation_stats = self.imitation.step(self.buffer, self.explore, self.counters.updates)
             batch = self.buffer.sample(cfg.batch_size, reward_fn=self.imitation.reward_fn)
             update_actors = self.counters.updates >= cfg.actor_warmup_updates
             stats = self.learner.update(batch, update_actors, self.imitation.actor_loss(update_actors))
@@ -507,7 +509,7 @@ def _resume(run_dir: Path, episodes: int | None) -> tuple[Path, bool]:
     path = run_dir / "checkpoints" / CHECKPOINT_NAME
     state = load_checkpoint(path)
     check_same_run(path, state, run_dir / "config.json")
-    config = Config.from_dict(state["config"])
+    config = Config.from_saved(state["config"])
     if episodes is not None:
         config.episodes = episodes
     done = state["counters"]["episodes"]

@@ -15,7 +15,7 @@ from envs.features import plane_symmetries
 from envs.symmetries import ELEMENTS
 from maddpg_gail import load_policy
 from maddpg_gail.bc import behaviour_cloning
-from maddpg_gail.checkpoint import CheckpointError, load_checkpoint
+from maddpg_gail.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from maddpg_gail.demonstrations import collect, save_demonstrations
 from envs.experts import ScriptedSpreadExpert
 from maddpg_gail.trainer import Trainer, clone, resume, train
@@ -102,6 +102,45 @@ def test_the_trainer_warms_the_critics_up_then_adds_the_cloning_term(tiny_config
     stats = trainer.learn()
     assert trainer.counters.updates == 9 and stats["actor_loss"].shape == stats["bc_loss"].shape == (3,)
     assert not torch.equal(actors[0], next(trainer.learner.actors.parameters()))
+
+
+def test_the_discriminators_learn_at_every_kth_update_and_their_stats_are_logged_at_each(tiny_config, demos_path,
+                                                                                        tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_update_every=3)
+    trainer = Trainer(config, tmp_path / "run")
+    steps = []
+    update = trainer.imitation.gail.update
+    trainer.imitation.gail.update = lambda expert, policy: steps.append(trainer.counters.updates) or update(expert,
+                                                                                                          policy)
+    for _ in range(40):  # 80 transitions: updates 0..7 are due
+        trainer.collect_step()
+    trainer.learn()
+    assert trainer.counters.updates == 8 and steps == [0, 3, 6]
+    for _ in range(5):  # 10 more: update 8, with no step; the logged stats are update 6's
+        trainer.collect_step()
+    logged = dict(trainer.imitation.discriminator_stats)
+    stats = trainer.learn()
+    assert trainer.counters.updates == 9 and steps == [0, 3, 6]
+    assert all(torch.equal(stats[name], value) for name, value in logged.items())
+    assert set(logged) >= {"discriminator_loss", "gail_reward"}
+
+
+def test_a_run_saved_before_discriminator_update_every_resumes_with_a_step_at_every_update(tiny_config, demos_path,
+                                                                                           tmp_path):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), episodes=4)
+    run_dir, _ = train(config, tmp_path / "run")
+    checkpoint = run_dir / "checkpoints" / "checkpoint.pt"
+    state = load_checkpoint(checkpoint)
+    assert state["config"]["discriminator_update_every"] == 4  # today's default, saved with the run
+    for values in (state["config"], saved := json.loads((run_dir / "config.json").read_text())):
+        del values["discriminator_update_every"]  # as a run from before the field saved it
+    save_checkpoint(state, checkpoint)
+    (run_dir / "config.json").write_text(json.dumps(saved))
+    assert load_checkpoint(checkpoint)  # still one of this version, and of this run
+    run_dir, completed = resume(run_dir, episodes=6)
+    assert completed
+    resumed = load_checkpoint(checkpoint)["config"]
+    assert resumed["discriminator_update_every"] == 1 and resumed["episodes"] == 6
 
 
 def group_elements(symmetries):
