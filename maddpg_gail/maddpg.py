@@ -158,7 +158,7 @@ class MADDPG:
         """Every actor's raw output (logits, or pre-sigmoid values) at its agent's observations [B, obs_dim]."""
         actors = self.target_actors if target else self.actors
         stacks = self.target_actor_stacks if target else self.actor_stacks
-        return stacks([actor.inputs(o) for actor, o in zip(actors, obs)])
+        return stacks(obs, actors[0].inputs)  # one feature module for every actor (make_actors)
 
     def critic_input(self, i: int, obs: list[torch.Tensor], actions: list[torch.Tensor]) -> torch.Tensor:
         if self.centralized:

@@ -112,13 +112,17 @@ class AgentStacks:
         self.groups = groups
         self.stacks = [StackedMLP([nets[i] for i in group]) for group in groups]
 
-    def __call__(self, inputs: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Each agent's network at its input [B, in]; agents given one tensor share it without a copy."""
+    def __call__(self, inputs: list[torch.Tensor], features: nn.Module | None = None) -> list[torch.Tensor]:
+        """Each agent's network at its input [B, in]; agents given one tensor share it without a copy. `features`,
+        where given, is a feature module all agents' networks read their input through (the actors' `inputs`):
+        applied once per group, to the group's inputs stacked [G, B, in]."""
         outputs: list[torch.Tensor] = [None] * self.n_agents
         for group, stack in zip(self.groups, self.stacks):
             first = inputs[group[0]]
             shared = all(inputs[i] is first for i in group)
             x = first.unsqueeze(0) if shared else torch.stack([inputs[i] for i in group])
+            if features is not None:
+                x = features(x)
             for i, out in zip(group, stack(x).unbind(0)):
                 outputs[i] = out
         return outputs

@@ -22,10 +22,9 @@ class Reference:
     """MADDPG's update written agent by agent, as the learner was before its stacks: every network a module of its
     own, one Adam of all of a role's parameters, `clip_grad_norm_` per network, Polyak averaging per tensor."""
 
-    def __init__(self, learner: MADDPG, config):
+    def __init__(self, learner: MADDPG, config, obs_dims: list[int]):
         self.config, self.centralized = config, learner.centralized
         dims = [c.net[0].in_features for c in learner.critics]
-        obs_dims = [a.net[0].in_features for a in learner.actors]
         self.actors = make_actors(config, obs_dims, learner.action_specs)
         self.target_actors = make_actors(config, obs_dims, learner.action_specs)
         self.critics = nn.ModuleList(Critic(d, tuple(config.hidden_sizes)) for d in dims)
@@ -98,7 +97,7 @@ def learner_and_reference(tiny_config, env, critic, continuous, **overrides):
     specs = [ActionSpec(discrete=not continuous, dim=d) for d in action_dims]
     torch.manual_seed(0)
     learner = MADDPG(obs_dims, specs, config, torch.device("cpu"))
-    return learner, Reference(learner, config), obs_dims, specs
+    return learner, Reference(learner, config, obs_dims), obs_dims, specs
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -116,6 +115,21 @@ def test_stacked_updates_are_the_per_agent_updates(tiny_config, env, critic, con
     # and not trivially: the networks moved
     start = MADDPG(obs_dims, specs, learner.config, torch.device("cpu"))
     assert not torch.allclose(start.actors[0].net[0].weight, learner.actors[0].net[0].weight)
+
+
+def test_stacked_updates_through_the_actors_features_are_the_per_agent_updates(tiny_config):
+    """The actors' feature module (the spread agent-landmark distances) applied once to each group's stacked
+    observations gives what each actor computes from its own."""
+    learner, reference, obs_dims, specs = learner_and_reference(tiny_config, "one group", "centralized", False,
+                                                                actor_inputs="distances")
+    assert learner.actors[0].net[0].in_features == 18 + 9
+    for step in range(3):
+        batch = make_batch(obs_dims, specs, seed=step)
+        torch.manual_seed(100 + step)
+        learner.update(batch)
+        torch.manual_seed(100 + step)
+        reference.update(batch)
+    assert_same_networks(learner, reference)
 
 
 def test_stacking_off_gives_the_same_updates(tiny_config):
