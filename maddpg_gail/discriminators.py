@@ -24,6 +24,7 @@ from maddpg_gail.networks import AgentStacks, mlp, shape_groups, stacked_optimiz
 # discriminator update at batch 512; on 128 points the penalty's estimate is noisier but its mean the same.
 GRADIENT_PENALTY_POINTS = 128
 
+
 def discriminator_reward(logits_expert_is_high: torch.Tensor, form: str = "softplus") -> torch.Tensor:
     """The reward for a policy sample, from its discriminator logit.
 
