@@ -392,10 +392,10 @@ def parse(command: str, argv: list[str], defaults: dict[str, Any] | None = None)
     return values
 
 
-def make_config(values: dict[str, Any]) -> Config:
+def make_config(values: dict[str, Any], check_combinations: bool = True) -> Config:
     """The Config of these flags; a value it cannot take is a usage error naming its flag."""
     try:
-        return Config(**{k: v for k, v in values.items() if k in CONFIG_FIELDS})
+        return Config(**{k: v for k, v in values.items() if k in CONFIG_FIELDS}, check_combinations=check_combinations)
     except ConfigError as error:
         fail(error.label, error.message)
 
@@ -688,7 +688,7 @@ def run_compare(argv: list[str]) -> int:
                            f"(e.g. from `main.py collect`)")
     if args["ray_address"] is not None and importlib.util.find_spec("ray") is None:
         fail("--ray-address", "Ray is not installed; pip install -r requirements-ray.txt")
-    config = make_config({**base, **args})
+    config = make_config({**base, **args}, check_combinations=False)  # the variants' configs are checked in full:
     for variant in variants:  # every variant's config is checked, against the env and dataset too, before training
         try:
             variant_config = variant.config(config, 0)

@@ -365,8 +365,11 @@ class Config:
     eval_interval: int = setting(1000, "episodes between greedy evaluations written to metrics.csv", POSITIVE)
     eval_episodes: int = setting(20, "episodes of each greedy evaluation", POSITIVE)
     save_interval: int = setting(5000, "episodes between checkpoints and GIFs", POSITIVE)
+    # False for a sweep's base, which never runs itself: its variants' configs (`replace`) are checked in full, so a
+    # base of --reward env may carry --relabel-entities for its magail and bc variants
+    check_combinations: dataclasses.InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_combinations: bool = True) -> None:
         # JSON and YAML have no tuples; a file's [64, 64] is the layer sizes (64, 64)
         if isinstance(self.hidden_sizes, list):
             self.hidden_sizes = tuple(self.hidden_sizes)
@@ -383,7 +386,8 @@ class Config:
                 raise ConfigError(f.name, f"{value!r} is not {rule.allowed}")
         for name in self.auto_fields:
             setattr(self, name, RECIPE[name](self))
-        self._check_combinations()
+        if check_combinations:
+            self._check_combinations()
 
     def _check_combinations(self) -> None:
         """The rules that span several fields and need no environment built."""

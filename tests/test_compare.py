@@ -21,7 +21,7 @@ from maddpg_gail.checkpoint import load_checkpoint
 from maddpg_gail.reports import FINAL_EVAL_SEED, find_runs, mean_and_ci, report, t_interval
 from maddpg_gail.sweeps import run_state
 from maddpg_gail.variants import VARIANTS, CompareError, parse_variants, variant_config, variant_of
-from maddpg_gail.config import Config
+from maddpg_gail.config import Config, ConfigError
 from maddpg_gail.demonstrations import collect, save_demonstrations
 from maddpg_gail.evaluation import RandomPolicy, evaluate
 from envs.experts import ScriptedSpreadExpert
@@ -288,6 +288,28 @@ def test_compare_rejects_unknown_variants_and_flags_it_sets_itself():
     seed = cli("compare", "--seed", "0")
     assert seed.returncode == 2 and seed.stderr == "main.py compare: error: argument --seed: compare sets it " \
                                                    "from --seeds\n"
+
+
+def test_a_sweep_base_leaves_the_rules_across_fields_to_its_variants():
+    # --relabel-entities adds to the symmetries that the imitation variants turn on by default; a base of
+    # --reward env has none, yet only its variants run
+    base = Config(relabel_entities=True, check_combinations=False)
+    for name in ("magail", "bc"):
+        imitating = variant_config(base.replace(demos="d.npz", check_combinations=False), name, 0)
+        assert imitating.relabel_entities and (imitating.discriminator_symmetries or imitating.bc_symmetries)
+    with pytest.raises(ConfigError, match="relabel_entities: it adds to the symmetries"):
+        variant_config(base, "maddpg", 0)
+    with pytest.raises(ConfigError, match="relabel_entities"):
+        Config(relabel_entities=True)  # a run's config is checked in full
+
+
+def test_compare_checks_relabelling_against_each_variant_not_against_the_base(demos_path, tmp_path):
+    result = cli("compare", "--variants", "maddpg,bc", "--relabel-entities", "--demos", str(demos_path),
+                 "--out", str(tmp_path / "out"))
+    assert result.returncode == 2
+    assert result.stderr == "main.py compare: error: argument --variants: maddpg: relabel_entities: it adds to the " \
+                            "symmetries, so it needs --discriminator-symmetries or --bc-symmetries\n"
+    assert not (tmp_path / "out").exists()
 
 
 def test_compare_of_imitation_variants_without_demos_is_a_usage_error(tmp_path):
