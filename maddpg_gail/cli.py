@@ -688,7 +688,7 @@ def run_compare(argv: list[str]) -> int:
                            f"(e.g. from `main.py collect`)")
     if args["ray_address"] is not None and importlib.util.find_spec("ray") is None:
         fail("--ray-address", "Ray is not installed; pip install -r requirements-ray.txt")
-    config = make_config({**base, **args}, check_combinations=False)  # the variants' configs are checked in full:
+    config = make_config({**base, **args}, check_combinations=False)  # the base never runs; its variants do:
     for variant in variants:  # every variant's config is checked, against the env and dataset too, before training
         try:
             variant_config = variant.config(config, 0)

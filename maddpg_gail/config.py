@@ -334,8 +334,8 @@ class Config:
     discriminator_grad_penalty: float = setting(10.0, "keeps D smooth so its reward stays informative", WEIGHT)
     discriminator_label_smoothing: float = setting(0.0, "label smoothing of D's targets", Real(0, 0.5, high_open=True))
     discriminator_update_every: int = setting(4, "updates per discriminator step: the discriminators learn at every "
-                                                 "k-th update of the actors and critics (a quarter of D's cost, and "
-                                                 "a reward that moves less under the critics)", POSITIVE)
+                                                 "k-th update of the actors and critics (1/k of D's cost, and a "
+                                                 "reward that moves less under the critics)", POSITIVE)
     discriminator_state_matched: float = setting(0.0, "fraction of D's policy samples that pair expert "
                                                       "observations with the policy's own actions", Real(0, 1))
     discriminator_symmetries: bool | None = setting(
