@@ -296,8 +296,6 @@ class Config:
     gumbel_temperature: float = setting(1.0, "temperature of the soft samples whose gradient either estimator "
                                              "takes", Real(0, math.inf, low_open=True, high_open=True))
     hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP layer sizes, e.g. 64,64", LayerSizes())
-    critic_layer_norm: bool = setting(False, "normalize each hidden layer of the critics (LayerNorm, before its "
-                                             "ReLU)", Flag())
     stack_agents: bool = setting(True, "evaluate the agents whose networks have one shape as one batched network "
                                        "(the same math, faster); false: one network at a time", Flag())
     actor_inputs: str | None = setting(None, "what the actors see: their observation, or it and the distance from "

@@ -126,10 +126,9 @@ class MADDPG:
         critic_dims = [joint_dim if self.centralized else o + s.dim for o, s in zip(obs_dims, action_specs)]
 
         self.actors = make_actors(config, obs_dims, action_specs).to(device)
-        critic = partial(Critic, hidden_sizes=hidden, twin=self.td3, layer_norm=config.critic_layer_norm)
-        self.critics = nn.ModuleList(critic(d) for d in critic_dims).to(device)
+        self.critics = nn.ModuleList(Critic(d, hidden, twin=self.td3) for d in critic_dims).to(device)
         self.target_actors = make_actors(config, obs_dims, action_specs).to(device)
-        self.target_critics = nn.ModuleList(critic(d) for d in critic_dims).to(device)
+        self.target_critics = nn.ModuleList(Critic(d, hidden, twin=self.td3) for d in critic_dims).to(device)
         self.target_actors.load_state_dict(self.actors.state_dict())
         self.target_critics.load_state_dict(self.critics.state_dict())
         self.target_actors.requires_grad_(False)

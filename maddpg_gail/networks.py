@@ -51,11 +51,10 @@ class NonFiniteError(ArithmeticError):
     """A NaN or inf in an observation, reward, action, loss or gradient: training stops before it is saved."""
 
 
-def mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int, layer_norm: bool = False) -> nn.Sequential:
-    """Linear layers with ReLUs between; `layer_norm`: each hidden layer normalized (LayerNorm) before its ReLU."""
+def mlp(in_dim: int, hidden_sizes: tuple[int, ...], out_dim: int) -> nn.Sequential:
     layers: list[nn.Module] = []
     for size in hidden_sizes:
-        layers += [nn.Linear(in_dim, size), *([nn.LayerNorm(size)] if layer_norm else []), nn.ReLU()]
+        layers += [nn.Linear(in_dim, size), nn.ReLU()]
         in_dim = size
     layers.append(nn.Linear(in_dim, out_dim))
     return nn.Sequential(*layers)
@@ -73,30 +72,21 @@ class StackedMLP:
     """
 
     def __init__(self, nets: list[nn.Sequential]):
+        linears = [[layer for layer in net if isinstance(layer, nn.Linear)] for net in nets]
         self.size = len(nets)
-        # per module of the MLPs, in order: (its type, stacked weight, stacked bias); a ReLU's tensors are None
-        self.layers: list[tuple[type, torch.Tensor | None, torch.Tensor | None]] = []
+        self.layers: list[tuple[torch.Tensor, torch.Tensor]] = []
         self.sources: list[list[nn.Parameter]] = []  # per stacked leaf, in `parameters()` order: its members' own
-        self.eps: dict[int, float] = {}  # each LayerNorm's (by position)
-        for position, members in enumerate(zip(*nets)):
-            kind = type(members[0])
-            if kind is nn.ReLU:
-                self.layers.append((kind, None, None))
-                continue
-            if kind not in (nn.Linear, nn.LayerNorm):
-                raise TypeError(f"StackedMLP stacks Linear, LayerNorm and ReLU modules, not {kind.__name__}")
-            if kind is nn.LayerNorm:
-                self.eps[position] = members[0].eps
+        for members in zip(*linears):
             self.sources += [[m.weight for m in members], [m.bias for m in members]]
             weight = torch.stack([m.weight.detach() for m in members]).requires_grad_()
             bias = torch.stack([m.bias.detach() for m in members]).requires_grad_()
             for k, m in enumerate(members):
                 m.weight.data, m.bias.data = weight.data[k], bias.data[k]
-            self.layers.append((kind, weight, bias))
+            self.layers.append((weight, bias))
 
     def parameters(self) -> list[torch.Tensor]:
         """The stacked leaves, weight then bias of each layer in order (an optimizer's parameter list)."""
-        return [t for kind, weight, bias in self.layers if kind is not nn.ReLU for t in (weight, bias)]
+        return [t for layer in self.layers for t in layer]
 
     def member_grads(self, k: int) -> list[torch.Tensor]:
         """Member k's gradients, views into the stacked leaves' (None where a leaf has none yet)."""
@@ -105,13 +95,10 @@ class StackedMLP:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Inputs [G, B, in] (or [1, B, in], one input for every member) to outputs [G, B, out]."""
         x = x.expand(self.size, *x.shape[1:])
-        for position, (kind, weight, bias) in enumerate(self.layers):
-            if kind is nn.Linear:
-                x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
-            elif kind is nn.LayerNorm:  # normalized without an affine map, then each member's own scale and shift
-                x = torch.addcmul(bias.unsqueeze(1), F.layer_norm(x, x.shape[-1:], eps=self.eps[position]),
-                                  weight.unsqueeze(1))
-            else:
+        last = len(self.layers) - 1
+        for j, (weight, bias) in enumerate(self.layers):
+            x = torch.baddbmm(bias.unsqueeze(1), x, weight.transpose(1, 2))
+            if j < last:
                 x = F.relu(x)
         return x
 
@@ -290,11 +277,11 @@ class Critic(nn.Module):
     """Q(inputs); with `twin`, a second Q head of its own, as TD3's twin critics (`both`). `forward` is the first
     head, the one the actor climbs."""
 
-    def __init__(self, in_dim: int, hidden_sizes: tuple[int, ...], twin: bool = False, layer_norm: bool = False):
+    def __init__(self, in_dim: int, hidden_sizes: tuple[int, ...], twin: bool = False):
         super().__init__()
-        self.net = mlp(in_dim, hidden_sizes, 1, layer_norm)
+        self.net = mlp(in_dim, hidden_sizes, 1)
         if twin:  # only then: a single critic's parameters keep the names of checkpoints from before twins
-            self.twin = mlp(in_dim, hidden_sizes, 1, layer_norm)
+            self.twin = mlp(in_dim, hidden_sizes, 1)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.net(inputs).squeeze(-1)

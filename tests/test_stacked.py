@@ -27,10 +27,8 @@ class Reference:
         dims = [c.net[0].in_features for c in learner.critics]
         self.actors = make_actors(config, obs_dims, learner.action_specs)
         self.target_actors = make_actors(config, obs_dims, learner.action_specs)
-        self.critics = nn.ModuleList(Critic(d, tuple(config.hidden_sizes), layer_norm=config.critic_layer_norm)
-                                     for d in dims)
-        self.target_critics = nn.ModuleList(Critic(d, tuple(config.hidden_sizes), layer_norm=config.critic_layer_norm)
-                                            for d in dims)
+        self.critics = nn.ModuleList(Critic(d, tuple(config.hidden_sizes)) for d in dims)
+        self.target_critics = nn.ModuleList(Critic(d, tuple(config.hidden_sizes)) for d in dims)
         for mine, theirs in ((self.actors, learner.actors), (self.critics, learner.critics),
                              (self.target_actors, learner.target_actors), (self.target_critics, learner.target_critics)):
             mine.load_state_dict(theirs.state_dict())  # values copied: these modules share no memory with the learner
@@ -125,28 +123,6 @@ def test_stacked_updates_through_the_actors_features_are_the_per_agent_updates(t
     learner, reference, obs_dims, specs = learner_and_reference(tiny_config, "one group", "centralized", False,
                                                                 actor_inputs="distances")
     assert learner.actors[0].net[0].in_features == 18 + 9
-    for step in range(3):
-        batch = make_batch(obs_dims, specs, seed=step)
-        torch.manual_seed(100 + step)
-        learner.update(batch)
-        torch.manual_seed(100 + step)
-        reference.update(batch)
-    assert_same_networks(learner, reference)
-
-
-@pytest.mark.parametrize("env", ["one group", "all alone"])
-def test_stacked_updates_with_normalized_critics_are_the_per_agent_updates(tiny_config, env):
-    """--critic-layer-norm: each stacked LayerNorm normalizes every member's hidden layer and applies that member's
-    own scale and shift, as each critic's nn.LayerNorm does."""
-    learner, reference, obs_dims, specs = learner_and_reference(tiny_config, env, "centralized", False,
-                                                                critic_layer_norm=True)
-    assert [type(m) for m in learner.critics[0].net] == [nn.Linear, nn.LayerNorm, nn.ReLU] * 2 + [nn.Linear]
-    with torch.no_grad():  # scales and shifts other than LayerNorm's initial ones (1 and 0), different per agent
-        for critics in (learner.critics, reference.critics, learner.target_critics, reference.target_critics):
-            for i, critic in enumerate(critics):
-                for norm in (critic.net[1], critic.net[4]):
-                    norm.weight.copy_(torch.linspace(0.5, 1.5 + i, norm.weight.numel()))
-                    norm.bias.copy_(torch.linspace(-0.3 * i, 0.2, norm.bias.numel()))
     for step in range(3):
         batch = make_batch(obs_dims, specs, seed=step)
         torch.manual_seed(100 + step)
