@@ -121,7 +121,7 @@ def _init_pool_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, _note_stop)
 
 
-def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_episodes: int) -> bool:
+def train_pair(config: dict[str, Any], run_dir: str, final_eval_episodes: int) -> bool:
     """Train (or resume) one run to its episodes, then evaluate its final policy; runs in a worker.
 
     A run of 0 episodes is behaviour cloning: a few seconds, not interrupted (a signal stops what follows it).
@@ -133,16 +133,23 @@ def train_pair(config: dict[str, Any], run_dir: str, partial: bool, final_eval_e
         return False
     config, run_dir = Config.from_dict(config), Path(run_dir)
     # The lock first: a rerun of a sweep whose workers still train (its parent killed) must not touch their folders.
-    with run_folder.locked(run_dir), output_to(run_dir / LOG_NAME, clear_first=not partial):
-        if config.episodes == 0:
-            trainer.clone(config, run_dir)
-            completed = True
-        elif partial:
-            _, completed = trainer.resume(run_dir, config.episodes)
-        else:
-            _, completed = trainer.train(config, run_dir)
-        if completed:
+    with run_folder.locked(run_dir):
+        # The folder's state once more, under the lock: what the sweep saw when it began may be stale by now (another
+        # process may have trained here meanwhile), and a run taken for missing starts by clearing its folder.
+        state = run_state(run_dir, config)
+        if state == "finished":
             final_evaluation(run_dir, final_eval_episodes)
+            return True
+        with output_to(run_dir / LOG_NAME, clear_first=state == "missing"):
+            if config.episodes == 0:
+                trainer.clone(config, run_dir)
+                completed = True
+            elif state == "partial":
+                _, completed = trainer.resume(run_dir, config.episodes)
+            else:
+                _, completed = trainer.train(config, run_dir)
+            if completed:
+                final_evaluation(run_dir, final_eval_episodes)
     if not completed:  # stopped by a signal: the pairs already queued to this worker must not start either
         _stop_requested = True
     return completed
@@ -194,7 +201,7 @@ def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int
                              initargs=(os.getpid(),)) as pool, \
             sigterm_forwarded():
         futures = {
-            pool.submit(train_pair, config.to_dict(), str(out / name), partial, final_eval_episodes): (name, partial)
+            pool.submit(train_pair, config.to_dict(), str(out / name), final_eval_episodes): (name, partial)
             for name, (config, partial) in pending.items()
         }
         try:
@@ -239,7 +246,7 @@ def train_pair_packed(config: dict[str, Any], name: str, packed: bytes | None,
         run_dir = Path(tmp) / name
         if packed is not None:
             unpack_run(packed, run_dir)
-        completed = train_pair(config, str(run_dir), packed is not None, final_eval_episodes)
+        completed = train_pair(config, str(run_dir), final_eval_episodes)
         return completed, pack_run(run_dir)
 
 

@@ -148,8 +148,19 @@ def test_a_compare_worker_refuses_a_run_folder_another_process_holds(run_copy, l
     lock_holder(run_copy)
     before = {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()}
     with pytest.raises(run_folder.RunFolderError, match="is in use by process"):
-        sweeps.train_pair(TINY_CONFIG.to_dict(), str(run_copy), partial=False, final_eval_episodes=2)
+        sweeps.train_pair(TINY_CONFIG.to_dict(), str(run_copy), final_eval_episodes=2)
     assert {p: p.read_bytes() for p in run_copy.rglob("*") if p.is_file()} == before  # its leftovers not cleared
+
+
+def test_a_compare_worker_keeps_a_run_another_process_finished_after_the_compare_began(run_copy):
+    """The compare saw no run there when it began (so it would start one, clearing the folder first); by the time its
+    worker gets to it, another process (`main.py --run-dir` of the same folder) has trained it to its end. The worker
+    takes the folder's state again under the lock and keeps the finished run: nothing trained again, nothing lost."""
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_copy.rglob("*") if p.is_file()}
+    assert sweeps.train_pair(TINY_CONFIG.to_dict(), str(run_copy), final_eval_episodes=2)
+    after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_copy.rglob("*") if p.is_file()}
+    assert {p: after[p] for p in files} == files  # every file of the run as it was, none rewritten
+    assert set(after) - set(files) <= {run_copy / "final_eval.json"}  # its final evaluation, and nothing else, added
 
 
 # --- 2. a full disk ends the run in seconds, in one line -------------------------------------------------------
