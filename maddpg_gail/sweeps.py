@@ -132,6 +132,17 @@ def train_pair(config: dict[str, Any], run_dir: str, final_eval_episodes: int) -
     if _stop_requested:  # a signal reached this worker before: start nothing new
         return False
     config, run_dir = Config.from_dict(config), Path(run_dir)
+    try:
+        completed = _train_locked(config, run_dir, final_eval_episodes)
+    except KeyboardInterrupt:  # a second Ctrl-C: the pairs already queued to this worker must not start either
+        _stop_requested = True
+        raise
+    if not completed:  # stopped by a signal: the same
+        _stop_requested = True
+    return completed
+
+
+def _train_locked(config: Config, run_dir: Path, final_eval_episodes: int) -> bool:
     # The lock first: a rerun of a sweep whose workers still train (its parent killed) must not touch their folders.
     with run_folder.locked(run_dir):
         # The folder's state once more, under the lock: what the sweep saw when it began may be stale by now (another
@@ -150,8 +161,6 @@ def train_pair(config: dict[str, Any], run_dir: str, final_eval_episodes: int) -
                 _, completed = trainer.train(config, run_dir)
             if completed:
                 final_evaluation(run_dir, final_eval_episodes)
-    if not completed:  # stopped by a signal: the pairs already queued to this worker must not start either
-        _stop_requested = True
     return completed
 
 
@@ -159,10 +168,15 @@ def train_pair(config: dict[str, Any], run_dir: str, final_eval_episodes: int) -
 def sigterm_forwarded() -> Iterator[None]:
     """SIGTERM to the sweep (kill, a job scheduler) reaches the workers too, and stops the sweep like Ctrl-C."""
 
+    stopping = False
+
     def forward(signum, frame) -> None:
+        nonlocal stopping
         for child in multiprocessing.active_children():
             child.terminate()  # the trainer takes SIGTERM as "save a checkpoint and stop"
-        raise KeyboardInterrupt
+        if not stopping:  # a repeated SIGTERM must not break the sweep's wait for its workers' checkpoints
+            stopping = True
+            raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, forward)
     try:

@@ -88,7 +88,9 @@ class StopRequest:
         self.requested = False
 
     def _handler(self, signum, frame) -> None:
-        if self.requested:  # a second Ctrl-C means now
+        # A second Ctrl-C means now. SIGTERM does not escalate: a kill of a compare's process group reaches each
+        # worker twice (directly and forwarded by the compare), and schedulers may repeat it before their SIGKILL.
+        if self.requested and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.requested = True
         print(f"\n{signal.Signals(signum).name}: finishing the current episode, then saving", file=sys.stderr)

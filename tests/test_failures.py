@@ -24,12 +24,13 @@ from conftest import TINY_CONFIG
 from maddpg_gail import load_policy, reports, run_folder, sweeps
 from maddpg_gail.bc import behaviour_cloning
 from maddpg_gail.budget import BudgetError, check_budget
+from maddpg_gail.cli import INTERRUPTED
 from maddpg_gail.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from maddpg_gail.files import WriteError
 from maddpg_gail.demonstrations import DemonstrationsError, load_demonstrations
 from maddpg_gail.maddpg import make_actors
 from maddpg_gail.networks import ActionSpec
-from maddpg_gail.trainer import MetricsCsv, NonFiniteError, Trainer, read_metrics_rows, train
+from maddpg_gail.trainer import MetricsCsv, NonFiniteError, StopRequest, Trainer, read_metrics_rows, train
 
 ROOT = Path(__file__).resolve().parents[1]
 # TINY_CONFIG as flags, for the command line
@@ -366,6 +367,66 @@ def test_compare_workers_die_when_the_sweep_is_killed_with_kill_9():
     finally:
         if alive(worker):
             os.kill(worker, signal.SIGKILL)
+
+
+def test_a_sigterm_to_the_sweeps_process_group_saves_the_running_run_and_starts_no_queued_one(tmp_path):
+    """`kill -- -PGID` (or a job scheduler ending the job's processes) reaches each compare worker twice: directly,
+    and forwarded by the compare; a scheduler may repeat it. However often it comes, SIGTERM means "save and
+    stop": the running run writes its checkpoint where it stopped, and the run queued behind it never starts,
+    though the worker that ran the first is free again."""
+    out = tmp_path / "compare"
+    flags = [*TINY_FLAGS, "--eval-interval", "1000", "--save-interval", "100000"]  # no checkpoint but the stop's
+    sweep = subprocess.Popen(
+        [sys.executable, str(ROOT / "main.py"), "compare", "--variants", "maddpg", "--seeds", "2", "--workers", "1",
+         "--episodes", "100000", *flags, "--final-eval-episodes", "2", "--out", str(out)],
+        cwd=ROOT, env={**os.environ, "SDL_VIDEODRIVER": "dummy"}, text=True, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, start_new_session=True)  # its own process group, as a job's
+    first, queued = out / "maddpg__s0", out / "maddpg__s1"
+    try:
+        deadline = time.monotonic() + 120
+        while not (first / "train.log").is_file() or "episodes 2 of" not in (first / "train.log").read_text():
+            assert sweep.poll() is None and time.monotonic() < deadline, sweep.communicate()
+            time.sleep(0.2)
+        time.sleep(3)  # training, well past its first updates (learning starts at 64 transitions)
+        for _ in range(3):
+            os.killpg(sweep.pid, signal.SIGTERM)
+            time.sleep(0.2)
+        stdout, stderr = sweep.communicate(timeout=120)
+    finally:
+        if sweep.poll() is None:
+            os.killpg(sweep.pid, signal.SIGKILL)
+            sweep.wait()
+    log = (first / "train.log").read_text()
+    assert "SIGTERM: finishing the current episode, then saving" in log and "Traceback" not in log, log
+    episodes = load_checkpoint(first / "checkpoints" / "checkpoint.pt")["counters"]["episodes"]
+    assert 4 <= episodes < 100000
+    assert not (queued / "train.log").exists(), (queued / "train.log").read_text()
+    assert "Traceback" not in stderr and "compare: stopped; rerun the same command" in stderr, stderr
+    # 130, unless a repeat of the signal came after the sweep had stopped, as it was exiting
+    assert sweep.returncode in (INTERRUPTED, -signal.SIGTERM), stderr
+    assert {"maddpg__s0: interrupted", "maddpg__s1: interrupted"} <= set(stdout.splitlines()), stdout
+
+
+def test_a_second_ctrl_c_stops_training_at_once_but_a_second_sigterm_still_lets_it_save():
+    stop = StopRequest()
+    stop._handler(signal.SIGTERM, None)
+    stop._handler(signal.SIGTERM, None)
+    assert stop.requested
+    with pytest.raises(KeyboardInterrupt):
+        stop._handler(signal.SIGINT, None)
+
+
+def test_a_compare_worker_whose_run_was_stopped_at_once_starts_none_of_its_queued_runs(tmp_path, monkeypatch):
+    monkeypatch.setattr(sweeps, "_stop_requested", False)  # and restored after: the flag is the worker's for life
+
+    def second_ctrl_c(config, run_dir):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeps.trainer, "train", second_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        sweeps.train_pair(TINY_CONFIG.to_dict(), str(tmp_path / "first"), final_eval_episodes=2)
+    assert not sweeps.train_pair(TINY_CONFIG.to_dict(), str(tmp_path / "queued"), final_eval_episodes=2)
+    assert not (tmp_path / "queued").exists()
 
 
 # --- 5. checkpoints and datasets carry a digest ----------------------------------------------------------
