@@ -121,28 +121,29 @@ def _init_pool_worker(parent_pid: int) -> None:
     signal.signal(signal.SIGTERM, _note_stop)
 
 
-def train_pair(config: dict[str, Any], run_dir: str, final_eval_episodes: int) -> bool:
+def train_pair(config: dict[str, Any], run_dir: str, final_eval_episodes: int) -> str:
     """Train (or resume) one run to its episodes, then evaluate its final policy; runs in a worker.
 
     A run of 0 episodes is behaviour cloning: a few seconds, not interrupted (a signal stops what follows it).
-    Returns False when a signal stopped it early (its checkpoint is then saved).
+    Returns what became of it: trained, resumed, kept (another process had finished it) or interrupted (a
+    signal stopped it early; its checkpoint is then saved).
     """
     global _stop_requested
     torch.set_num_threads(1)  # one core per run: the runs of a sweep share the machine
     if _stop_requested:  # a signal reached this worker before: start nothing new
-        return False
+        return "interrupted"
     config, run_dir = Config.from_dict(config), Path(run_dir)
     try:
-        completed = _train_locked(config, run_dir, final_eval_episodes)
+        result = _train_locked(config, run_dir, final_eval_episodes)
     except KeyboardInterrupt:  # a second Ctrl-C: the pairs already queued to this worker must not start either
         _stop_requested = True
         raise
-    if not completed:  # stopped by a signal: the same
+    if result == "interrupted":  # stopped by a signal: the same
         _stop_requested = True
-    return completed
+    return result
 
 
-def _train_locked(config: Config, run_dir: Path, final_eval_episodes: int) -> bool:
+def _train_locked(config: Config, run_dir: Path, final_eval_episodes: int) -> str:
     # The lock first: a rerun of a sweep whose workers still train (its parent killed) must not touch their folders.
     with run_folder.locked(run_dir):
         # The folder's state once more, under the lock: what the sweep saw when it began may be stale by now (another
@@ -150,7 +151,7 @@ def _train_locked(config: Config, run_dir: Path, final_eval_episodes: int) -> bo
         state = run_state(run_dir, config)
         if state == "finished":
             final_evaluation(run_dir, final_eval_episodes)
-            return True
+            return "kept"
         with output_to(run_dir / LOG_NAME, clear_first=state == "missing"):
             if config.episodes == 0:
                 trainer.clone(config, run_dir)
@@ -159,9 +160,10 @@ def _train_locked(config: Config, run_dir: Path, final_eval_episodes: int) -> bo
                 _, completed = trainer.resume(run_dir, config.episodes)
             else:
                 _, completed = trainer.train(config, run_dir)
-            if completed:
-                final_evaluation(run_dir, final_eval_episodes)
-    return completed
+            if not completed:
+                return "interrupted"
+            final_evaluation(run_dir, final_eval_episodes)
+    return "resumed" if state == "partial" else "trained"
 
 
 @contextmanager
@@ -185,23 +187,21 @@ def sigterm_forwarded() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def outcome(name: str, partial: bool, completed: bool = False, error: BaseException | None = None,
-            log_hint: str = "") -> str:
-    """What became of one pair (trained, resumed, interrupted or failed), printed as it becomes known."""
+def outcome(name: str, result: str | None = None, error: BaseException | None = None, log_hint: str = "") -> str:
+    """What became of one pair (`train_pair`'s word, else interrupted or failed), printed as it becomes known."""
     if error is not None and not isinstance(error, KeyboardInterrupt):  # KeyboardInterrupt: a second Ctrl-C
         print(f"{name}: failed: {type(error).__name__}: {error}{log_hint}", file=sys.stderr)
         return "failed"
-    result = ("resumed" if partial else "trained") if completed else "interrupted"
-    print(f"{name}: {result}")
+    result = result or "interrupted"
+    print(f"{name}: {result}" + (" (another process finished it meanwhile)" if result == "kept" else ""))
     return result
 
 
-def settled(name: str, partial: bool, future: Future, out: Path) -> str:
+def settled(name: str, future: Future, out: Path) -> str:
     if future.cancelled():  # never started
-        return outcome(name, partial)
+        return outcome(name)
     error = future.exception()
-    return outcome(name, partial, error is None and future.result(), error,
-                   log_hint=f" (traceback in {out / name / LOG_NAME})")
+    return outcome(name, None if error else future.result(), error, log_hint=f" (traceback in {out / name / LOG_NAME})")
 
 
 def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int,
@@ -215,20 +215,20 @@ def run_locally(pending: dict[str, tuple[Config, bool]], out: Path, workers: int
                              initargs=(os.getpid(),)) as pool, \
             sigterm_forwarded():
         futures = {
-            pool.submit(train_pair, config.to_dict(), str(out / name), final_eval_episodes): (name, partial)
-            for name, (config, partial) in pending.items()
+            pool.submit(train_pair, config.to_dict(), str(out / name), final_eval_episodes): name
+            for name, (config, _) in pending.items()
         }
         try:
             for future in as_completed(futures):
-                name, partial = futures[future]
-                outcomes[name] = settled(name, partial, future, out)
+                name = futures[future]
+                outcomes[name] = settled(name, future, out)
         except KeyboardInterrupt:
             # Ctrl-C reached the busy workers too (one process group): they save a checkpoint and return.
             print("compare: interrupted; waiting for the running runs to save their checkpoints", file=sys.stderr)
             pool.shutdown(cancel_futures=True)
-            for future, (name, partial) in futures.items():
+            for future, name in futures.items():
                 if name not in outcomes:
-                    outcomes[name] = settled(name, partial, future, out)
+                    outcomes[name] = settled(name, future, out)
     return outcomes
 
 
@@ -254,14 +254,14 @@ def unpack_run(packed: bytes, run_dir: Path) -> None:
 
 
 def train_pair_packed(config: dict[str, Any], name: str, packed: bytes | None,
-                      final_eval_episodes: int) -> tuple[bool, bytes]:
-    """`train_pair` in a temporary folder of a Ray worker; returns (completed, the run folder packed)."""
+                      final_eval_episodes: int) -> tuple[str, bytes]:
+    """`train_pair` in a temporary folder of a Ray worker; returns (its outcome, the run folder packed)."""
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(tmp) / name
         if packed is not None:
             unpack_run(packed, run_dir)
-        completed = train_pair(config, str(run_dir), final_eval_episodes)
-        return completed, pack_run(run_dir)
+        result = train_pair(config, str(run_dir), final_eval_episodes)
+        return result, pack_run(run_dir)
 
 
 RAY_CONNECT_TIMEOUT_S = 10
@@ -300,24 +300,24 @@ def run_on_ray(pending: dict[str, tuple[Config, bool]], out: Path, address: str,
     tasks = {}
     for name, (config, partial) in pending.items():
         packed = pack_run(out / name) if partial else None
-        tasks[train_remote.remote(config.to_dict(), name, packed, final_eval_episodes)] = (name, partial)
+        tasks[train_remote.remote(config.to_dict(), name, packed, final_eval_episodes)] = name
     outcomes: dict[str, str] = {}
     try:
         remaining = list(tasks)
         while remaining:
             [ref], remaining = ray.wait(remaining)
-            name, partial = tasks[ref]
+            name = tasks[ref]
             try:
-                completed, packed = ray.get(ref)
+                result, packed = ray.get(ref)
             except ray.exceptions.RayError as error:  # its message carries the worker's traceback
-                outcomes[name] = outcome(name, partial, error=error)
+                outcomes[name] = outcome(name, error=error)
                 continue
             unpack_run(packed, out / name)
-            outcomes[name] = outcome(name, partial, completed)
+            outcomes[name] = outcome(name, result)
     except KeyboardInterrupt:
         # Leaving the driver ends its Ray tasks: runs not collected yet start over when the sweep is rerun.
         print("compare: interrupted; runs already collected are kept", file=sys.stderr)
-        outcomes.update({name: "interrupted" for name, _ in tasks.values() if name not in outcomes})
+        outcomes.update({name: "interrupted" for name in tasks.values() if name not in outcomes})
     finally:
         ray.shutdown()
     return outcomes

@@ -158,7 +158,7 @@ def test_a_compare_worker_keeps_a_run_another_process_finished_after_the_compare
     worker gets to it, another process (`main.py --run-dir` of the same folder) has trained it to its end. The worker
     takes the folder's state again under the lock and keeps the finished run: nothing trained again, nothing lost."""
     files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_copy.rglob("*") if p.is_file()}
-    assert sweeps.train_pair(TINY_CONFIG.to_dict(), str(run_copy), final_eval_episodes=2)
+    assert sweeps.train_pair(TINY_CONFIG.to_dict(), str(run_copy), final_eval_episodes=2) == "kept"  # not "trained"
     after = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in run_copy.rglob("*") if p.is_file()}
     assert {p: after[p] for p in files} == files  # every file of the run as it was, none rewritten
     assert set(after) - set(files) <= {run_copy / "final_eval.json"}  # its final evaluation, and nothing else, added
@@ -425,7 +425,7 @@ def test_a_compare_worker_whose_run_was_stopped_at_once_starts_none_of_its_queue
     monkeypatch.setattr(sweeps.trainer, "train", second_ctrl_c)
     with pytest.raises(KeyboardInterrupt):
         sweeps.train_pair(TINY_CONFIG.to_dict(), str(tmp_path / "first"), final_eval_episodes=2)
-    assert not sweeps.train_pair(TINY_CONFIG.to_dict(), str(tmp_path / "queued"), final_eval_episodes=2)
+    assert sweeps.train_pair(TINY_CONFIG.to_dict(), str(tmp_path / "queued"), final_eval_episodes=2) == "interrupted"
     assert not (tmp_path / "queued").exists()
 
 
