@@ -25,6 +25,7 @@ REWARDS = ("env", "gail")
 DISCRIMINATORS = ("decentralized", "centralized")
 DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "float32", "bfloat16")
 ACTOR_INPUTS = ("observation", "distances")
 ALGORITHMS = ("maddpg", "matd3")
 GRADIENT_ESTIMATORS = ("straight_through_gumbel", "gumbel_rao")
@@ -261,7 +262,7 @@ RECIPE: dict[str, Callable[[Config], Any]] = {
 }
 # Fields added after runs were saved whose default is not what those runs did: a saved config without one was trained
 # with this value (`Config.from_saved`); a config file a user writes gets today's default.
-SAVED_BEFORE_ADDED: dict[str, Any] = {"discriminator_update_every": 1}
+SAVED_BEFORE_ADDED: dict[str, Any] = {"discriminator_update_every": 1, "precision": "float32"}
 # The fields that say what kind of run a Config is; the recipe follows from them (`Config.defaults`).
 KIND_FIELDS = ("scenario", "env_kwargs", "reward", "demos")
 
@@ -298,6 +299,10 @@ class Config:
     hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP layer sizes, e.g. 64,64", LayerSizes())
     stack_agents: bool = setting(True, "evaluate the agents whose networks have one shape as one batched network "
                                        "(the same math, faster); false: one network at a time", Flag())
+    precision: str = setting("auto", "the updates' hidden layers: float32, or bfloat16 (mixed precision: their matrix "
+                                     "products in bfloat16; weights, outputs, losses and Adam in float32); auto: "
+                                     "bfloat16 on a CPU that multiplies it natively (AVX512-BF16 or AMX), else float32",
+                             Choice(PRECISIONS))
     actor_inputs: str | None = setting(None, "what the actors see: their observation, or it and the distance from "
                                              "every agent to every landmark (distances: simple_spread_v3); default: "
                                              "distances where defined when imitating, else observation",

@@ -23,7 +23,7 @@ from envs.features import actor_features
 from maddpg_gail.buffer import Batch
 from maddpg_gail.config import Config
 from maddpg_gail.networks import (ActionSpec, Actor, AgentStacks, Critic, gumbel_rao, gumbel_softmax_straight_through,
-                                  shape_groups, stacked_optimizer_state)
+                                  mixed_precision, shape_groups, stacked_optimizer_state)
 
 # --- losses: pure functions of tensors -------------------------------------------------------
 
@@ -120,6 +120,8 @@ class MADDPG:
     def __init__(self, obs_dims: list[int], action_specs: list[ActionSpec], config: Config, device: torch.device):
         self.config = config
         self.device = device
+        # the updates' hidden layers in bfloat16 (torch.autocast), their output layers and losses in float32
+        self.bfloat16 = mixed_precision(config.precision, device)
         self.n_agents = len(obs_dims)
         self.centralized = config.critic == "centralized"
         self.td3 = config.algorithm == "matd3"
@@ -217,59 +219,62 @@ class MADDPG:
         (a warm-up), ignoring it. Under matd3 the actors and all targets move at every `policy_delay`-th update
         only (TD3's rule: the target critics wait with the actors); between, the stats hold the critics' alone.
         """
-        cfg = self.config
-        self.updates += 1
-        delayed_step = self.updates % self.policy_delay == 0
-        targets = self.td_targets(batch)
-        q_heads = self.q_heads(self.critic_inputs(batch.obs, batch.actions))
-        critic_losses = torch.stack([critic_loss(q, y) for q, y in zip(q_heads, targets)])
-        self.critic_optimizer.zero_grad()
-        critic_losses.sum().backward()
-        per_head = [stacks.agent_grads() for stacks in self.critic_stacks]  # each head's, per agent
-        critic_grads = [[g for head in per_head for g in head[i]] for i in range(self.n_agents)]
-        critic_grad_norms = clip_grad_norms_(critic_grads, cfg.grad_clip)
-        self.critic_optimizer.step()
-        if delayed_step:
-            soft_update(self.stacked_critic_parameters(target=True), self.stacked_critic_parameters(), cfg.tau)
-        stats = {
-            "critic_loss": critic_losses.detach(),
-            "q": torch.stack([q[0].mean() for q in q_heads]).detach(),  # the first head's, the one the actor climbs
-            # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
-            "critic_grad_norm": critic_grad_norms,
-        }
-        if not (update_actors and delayed_step):
+        # mixed precision where it is on: autocast runs the hidden layers' products in bfloat16 (StackedMLP keeps
+        # the output layers in float32; the losses, the clipping and Adam are float32 under autocast too)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bfloat16):
+            cfg = self.config
+            self.updates += 1
+            delayed_step = self.updates % self.policy_delay == 0
+            targets = self.td_targets(batch)
+            q_heads = self.q_heads(self.critic_inputs(batch.obs, batch.actions))
+            critic_losses = torch.stack([critic_loss(q, y) for q, y in zip(q_heads, targets)])
+            self.critic_optimizer.zero_grad()
+            critic_losses.sum().backward()
+            per_head = [stacks.agent_grads() for stacks in self.critic_stacks]  # each head's, per agent
+            critic_grads = [[g for head in per_head for g in head[i]] for i in range(self.n_agents)]
+            critic_grad_norms = clip_grad_norms_(critic_grads, cfg.grad_clip)
+            self.critic_optimizer.step()
+            if delayed_step:
+                soft_update(self.stacked_critic_parameters(target=True), self.stacked_critic_parameters(), cfg.tau)
+            stats = {
+                "critic_loss": critic_losses.detach(),
+                "q": torch.stack([q[0].mean() for q in q_heads]).detach(),  # the first head's, the one the actor climbs
+                # before clipping: the trainer checks them (and the losses) for NaN/inf after every update
+                "critic_grad_norm": critic_grad_norms,
+            }
+            if not (update_actors and delayed_step):
+                return stats
+
+            raw_outputs = self.actor_outputs(batch.obs)
+            policy_actions = [actor.differentiable_action(out) for actor, out in zip(self.actors, raw_outputs)]
+            inputs = []
+            for i in range(self.n_agents):
+                actions = list(batch.actions)
+                actions[i] = policy_actions[i]  # the other agents keep the actions they took
+                inputs.append(self.critic_input(i, batch.obs, actions))
+            q_of_policy = [q[0] for q in self.q_heads(inputs)]
+            actor_losses = torch.stack([actor_loss(q, raw, cfg.logits_regularization)
+                                        for q, raw in zip(q_of_policy, raw_outputs)])
+            total = actor_losses.sum()
+            if extra_actor_loss is not None:
+                extra_losses = extra_actor_loss(self.actors, self.actor_outputs)
+                total = total + extra_actor_loss.weight * extra_losses.sum()
+            self.actor_optimizer.zero_grad()
+            # Gradients for the actors only: the critics' weight gradients would be thrown away.
+            actor_params = self.actor_stacks.parameters()
+            total.backward(inputs=actor_params)
+            actor_grad_norms = clip_grad_norms_(self.actor_stacks.agent_grads(), cfg.grad_clip)
+            self.actor_optimizer.step()
+            soft_update(self.target_actor_stacks.parameters(), actor_params, cfg.tau)
+
+            stats["actor_loss"] = actor_losses.detach()  # the policy-gradient part only
+            stats["actor_grad_norm"] = actor_grad_norms
+            if extra_actor_loss is not None:
+                stats[extra_actor_loss.name] = extra_losses.detach()
+            if all(spec.discrete for spec in self.action_specs):
+                # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
+                stats["policy_entropy"] = torch.stack([categorical_entropy(raw.detach()).mean() for raw in raw_outputs])
             return stats
-
-        raw_outputs = self.actor_outputs(batch.obs)
-        policy_actions = [actor.differentiable_action(out) for actor, out in zip(self.actors, raw_outputs)]
-        inputs = []
-        for i in range(self.n_agents):
-            actions = list(batch.actions)
-            actions[i] = policy_actions[i]  # the other agents keep the actions they took
-            inputs.append(self.critic_input(i, batch.obs, actions))
-        q_of_policy = [q[0] for q in self.q_heads(inputs)]
-        actor_losses = torch.stack([actor_loss(q, raw, cfg.logits_regularization)
-                                    for q, raw in zip(q_of_policy, raw_outputs)])
-        total = actor_losses.sum()
-        if extra_actor_loss is not None:
-            extra_losses = extra_actor_loss(self.actors, self.actor_outputs)
-            total = total + extra_actor_loss.weight * extra_losses.sum()
-        self.actor_optimizer.zero_grad()
-        # Gradients for the actors only: the critics' weight gradients would be thrown away.
-        actor_params = self.actor_stacks.parameters()
-        total.backward(inputs=actor_params)
-        actor_grad_norms = clip_grad_norms_(self.actor_stacks.agent_grads(), cfg.grad_clip)
-        self.actor_optimizer.step()
-        soft_update(self.target_actor_stacks.parameters(), actor_params, cfg.tau)
-
-        stats["actor_loss"] = actor_losses.detach()  # the policy-gradient part only
-        stats["actor_grad_norm"] = actor_grad_norms
-        if extra_actor_loss is not None:
-            stats[extra_actor_loss.name] = extra_losses.detach()
-        if all(spec.discrete for spec in self.action_specs):
-            # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
-            stats["policy_entropy"] = torch.stack([categorical_entropy(raw.detach()).mean() for raw in raw_outputs])
-        return stats
 
     def state_dict(self) -> dict:
         return {

@@ -32,7 +32,8 @@ AGENTS = ["agent_0", "agent_1", "agent_2"]
 # tiny_config (conftest.py) as compare flags
 TINY_FLAGS = ["--episodes", "12", "--num-envs", "2", "--hidden-sizes", "16,16", "--batch-size", "32",
               "--buffer-size", "2000", "--learning-starts", "64", "--update-every", "10", "--eval-interval", "6",
-              "--eval-episodes", "2", "--save-interval", "6", "--device", "cpu", "--final-eval-episodes", "2"]
+              "--eval-episodes", "2", "--save-interval", "6", "--device", "cpu", "--final-eval-episodes", "2",
+              "--precision", "float32"]
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:

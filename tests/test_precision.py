@@ -1,0 +1,71 @@
+"""Mixed precision (--precision): the updates' hidden layers in bfloat16, everything else in float32."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from maddpg_gail.config import Config
+from maddpg_gail.maddpg import MADDPG
+from maddpg_gail.networks import ActionSpec, mixed_precision, native_bfloat16
+from test_stacked import make_batch
+
+OBS_DIMS, SPECS = [18, 18, 18], [ActionSpec(True, 5)] * 3
+
+
+def learners(tiny_config, **overrides) -> dict[str, MADDPG]:
+    found = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        config = dataclasses.replace(tiny_config, precision=precision, hidden_sizes=(64, 64), **overrides)
+        found[precision] = MADDPG(OBS_DIMS, SPECS, config, torch.device("cpu"))
+    return found
+
+
+@pytest.mark.parametrize("algorithm", ["maddpg", "matd3"])
+def test_a_bfloat16_update_measures_what_the_float32_one_does_but_not_bit_for_bit(tiny_config, algorithm):
+    pair = learners(tiny_config, algorithm=algorithm, **({"policy_delay": 1} if algorithm == "matd3" else {}))
+    batch = make_batch(OBS_DIMS, SPECS, size=256)
+    stats = {}
+    for precision, learner in pair.items():
+        torch.manual_seed(1)
+        stats[precision] = learner.update(batch)
+    for name, value in stats["float32"].items():
+        assert stats["bfloat16"][name].dtype == torch.float32, name
+        # bfloat16 keeps 8 bits of mantissa: the losses, Q values and gradient norms agree to a few per cent
+        torch.testing.assert_close(stats["bfloat16"][name], value, rtol=0.03, atol=1e-3, msg=name)
+    assert not torch.equal(stats["bfloat16"]["critic_loss"], stats["float32"]["critic_loss"])  # it did run bfloat16
+    for a, b in zip(pair["float32"].critics.parameters(), pair["bfloat16"].critics.parameters()):
+        assert a.dtype == b.dtype == torch.float32  # the weights and Adam stay float32
+
+
+def test_under_mixed_precision_q_values_and_logits_come_out_in_float32(tiny_config):
+    learner = learners(tiny_config)["bfloat16"]
+    batch = make_batch(OBS_DIMS, SPECS)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        outputs = learner.actor_outputs(batch.obs)
+        q = learner.q_heads(learner.critic_inputs(batch.obs, batch.actions))
+        hidden = torch.nn.functional.linear(batch.obs[0], learner.actors[0].net[0].weight)
+    assert hidden.dtype == torch.bfloat16  # what autocast does to a plain product, and so to the hidden layers
+    assert all(out.dtype == torch.float32 for out in outputs)
+    assert all(head.dtype == torch.float32 for heads in q for head in heads)
+
+
+def test_auto_precision_is_bfloat16_only_on_a_cpu_that_multiplies_it_natively(monkeypatch):
+    cpu = torch.device("cpu")
+    for avx512_bf16, amx in ((True, False), (False, True), (False, False)):
+        monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: avx512_bf16)
+        monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx)
+        assert native_bfloat16(cpu) == (avx512_bf16 or amx)
+        assert mixed_precision("auto", cpu) == (avx512_bf16 or amx)
+        assert mixed_precision("bfloat16", cpu) and not mixed_precision("float32", cpu)
+    monkeypatch.delattr(torch.cpu, "_is_avx512_bf16_supported")
+    assert not native_bfloat16(cpu)  # a torch without the helper: float32, the safe choice
+    assert not mixed_precision("auto", torch.device("cuda"))  # not measured on a GPU
+
+
+def test_runs_saved_before_the_setting_resume_in_float32():
+    assert Config.from_saved({}).precision == "float32"
+    assert Config().precision == "auto"
+    with pytest.raises(Exception, match="precision"):
+        Config(precision="float16")
