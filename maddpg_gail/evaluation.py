@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import imageio.v2 as imageio
 import numpy as np
 from gymnasium import spaces
+from PIL import Image  # imageio's own dependency: its GIF writer is Pillow's
 
 from envs import env_spaces, make_parallel_env, teams
 from envs.rollout import MAX_PARALLEL, episode_seeds, rollout
@@ -126,7 +128,30 @@ def record_gif(policy: Policy, path: Path, seed: int, fps: int = 10) -> float:
     env.close()
     # Encoded in memory, then written by us: when imageio writes a file itself and the disk is full, the
     # half-closed writer it leaves retries at garbage collection and prints tracebacks after our one-line error.
-    data = imageio.mimsave("<bytes>", frames, format="GIF", duration=1000 / fps, loop=0)
+    data = encode_gif(frames, fps)
     with atomic_path(Path(path)) as tmp:
         tmp.write_bytes(data)
     return float(returns[None].sum(axis=1)[0])
+
+
+def encode_gif(frames: list[np.ndarray], fps: int) -> bytes:
+    """RGB frames [H, W, 3] as a looping GIF. MPE's frames hold a few hundred colours at most: then the palette is
+    their exact colours, found at once for every frame (a quarter of the time of the per-frame median cut that
+    imageio's writer runs, 0.1 against 0.45 s for an episode of spread, and lossless); otherwise imageio's."""
+    packed = [(frame[..., 0].astype(np.uint32) << 16) | (frame[..., 1].astype(np.uint32) << 8) | frame[..., 2]
+              for frame in frames]  # 0xRRGGBB per pixel
+    present = np.zeros(1 << 24, dtype=bool)
+    for frame in packed:
+        present[frame] = True
+    colors = np.flatnonzero(present)
+    if len(colors) > 256:
+        return imageio.mimsave("<bytes>", frames, format="GIF", duration=1000 / fps, loop=0)
+    index = np.zeros(1 << 24, dtype=np.uint8)
+    index[colors] = np.arange(len(colors))
+    palette = np.stack([colors >> 16, (colors >> 8) & 255, colors & 255], axis=1).astype(np.uint8).ravel().tolist()
+    images = [Image.fromarray(index[frame], mode="P") for frame in packed]
+    for image in images:
+        image.putpalette(palette)
+    out = io.BytesIO()
+    images[0].save(out, format="GIF", save_all=True, append_images=images[1:], duration=1000 / fps, loop=0)
+    return out.getvalue()

@@ -12,6 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import imageio.v2 as imageio
 import numpy as np
 import progressbar
 import pytest
@@ -25,7 +26,7 @@ from maddpg_gail.checkpoint import DIGEST_KEY, load_checkpoint, save_torch_file
 from maddpg_gail.files import WriteError
 from maddpg_gail.config import Config, run_capacity
 from maddpg_gail import trainer as trainer_module
-from maddpg_gail.evaluation import EvaluationResult, evaluate, record_gif
+from maddpg_gail.evaluation import EvaluationResult, encode_gif, evaluate, record_gif
 from maddpg_gail.policy import BEST_POLICY_NAME, POLICY_NAME, policy_state, save_policy
 from maddpg_gail.trainer import EVAL_SEED_OFFSET, Trainer, resume, train
 
@@ -102,6 +103,19 @@ def test_evaluate_json_holds_returns_seeds_and_their_summary(finished_run, capsy
 def test_gif_records_the_first_evaluated_episode(finished_run, tmp_path, capsys):
     result = evaluate_json(capsys, str(finished_run), "--episodes", "3", "--seed", "7")
     assert record_gif(load_policy(finished_run), tmp_path / "first.gif", seed=7) == result["return_sum"][0]
+
+
+def decoded_frames(data: bytes) -> list[np.ndarray]:
+    return [np.asarray(frame)[..., :3] for frame in imageio.mimread(data, format="GIF")]
+
+
+def test_a_gif_of_few_colours_keeps_every_pixel_and_one_of_many_is_still_written():
+    rng = np.random.default_rng(0)
+    colours = rng.integers(0, 256, size=(200, 3), dtype=np.uint8)  # 200 colours, as an MPE frame's few
+    frames = [colours[rng.integers(0, 200, size=(30, 40))] for _ in range(5)]
+    assert all(np.array_equal(mine, frame) for mine, frame in zip(decoded_frames(encode_gif(frames, 10)), frames))
+    noise = [rng.integers(0, 256, size=(30, 40, 3), dtype=np.uint8) for _ in range(5)]  # thousands of colours
+    assert encode_gif(noise, 10) == imageio.mimsave("<bytes>", noise, format="GIF", duration=100, loop=0)
 
 
 # --- policy files --------------------------------------------------------------------------------------------------
