@@ -1,8 +1,9 @@
-"""Side by side, in one run: the learner with its agents' networks stacked (the default) and one network at a time
+"""Side by side, in one run: the default learner ("stacked": its agents' networks stacked, mixed precision where the
+CPU multiplies bfloat16 natively), the same in float32 (`--precision float32`) and one network at a time
 (`--no-stack-agents`): the cost of one update per (agent, sample), then the end-to-end wall time of
 `python main.py --episodes N` of each, one run at a time.
 
-    python bench/train_speed.py                                   # 30000 episodes, seed 0, stacked and not
+    python bench/train_speed.py                                   # 30000 episodes, seed 0, all three learners
     python bench/train_speed.py --episodes 3000 --batch-sizes 64,512,4096
     python bench/train_speed.py --update-cost-only --scenario simple_speaker_listener_v4
     python bench/train_speed.py --learners stacked --backends batched,mpe2   # the env backends instead
@@ -22,14 +23,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-LEARNERS = {"stacked": [], "one-at-a-time": ["--no-stack-agents"]}
+# each learner's Config fields, as the update cost sets them, and as the flags that the timed runs pass
+LEARNERS = {"stacked": {}, "float32": {"precision": "float32"}, "one-at-a-time": {"stack_agents": False}}
+FLAGS = {"stacked": [], "float32": ["--precision", "float32"], "one-at-a-time": ["--no-stack-agents"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--episodes", type=int, default=30000)
     parser.add_argument("--scenario", default="simple_spread_v3")
-    parser.add_argument("--learners", default="stacked,one-at-a-time", help=f"any of {', '.join(LEARNERS)}")
+    parser.add_argument("--learners", default="stacked,float32,one-at-a-time", help=f"any of {', '.join(LEARNERS)}")
     parser.add_argument("--backends", default="batched", help="env backends: batched, mpe2 or both")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=ROOT / "runs" / "bench_train_speed")
@@ -39,7 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     learners = args.learners.split(",")
     for batch_size in (int(b) for b in args.batch_sizes.split(",")):
-        costs = {learner: update_cost(batch_size, args.scenario, stack=learner == "stacked") for learner in learners}
+        costs = {learner: update_cost(batch_size, args.scenario, LEARNERS[learner]) for learner in learners}
         print(f"update, batch {batch_size}, {args.scenario}: " + ", ".join(
             f"{learner} {ms:.2f} ms = {per_sample:.2f} us per (agent, sample)"
             for learner, (ms, per_sample) in costs.items()), flush=True)
@@ -51,7 +54,7 @@ def main() -> None:
             name = f"{learner}__{backend}"
             run_dir = args.out / name
             command = [sys.executable, str(ROOT / "main.py"), "--scenario", args.scenario, "--episodes",
-                       str(args.episodes), "--seed", str(args.seed), "--env-backend", backend, *LEARNERS[learner],
+                       str(args.episodes), "--seed", str(args.seed), "--env-backend", backend, *FLAGS[learner],
                        *args.training_flags, "--run-dir", str(run_dir), "--overwrite"]
             started = time.perf_counter()
             subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
@@ -62,7 +65,7 @@ def main() -> None:
                     if name != fastest))
 
 
-def update_cost(batch_size: int, scenario: str, stack: bool, updates: int = 200) -> tuple[float, float]:
+def update_cost(batch_size: int, scenario: str, fields: dict, updates: int = 200) -> tuple[float, float]:
     """The default learner's time per update on a fixed random batch (the buffer, the env and the logging left
     out): ms, and microseconds per (agent, sample); the median of 5 rounds of `updates` updates."""
     import torch
@@ -75,7 +78,7 @@ def update_cost(batch_size: int, scenario: str, stack: bool, updates: int = 200)
     from maddpg_gail.networks import ActionSpec
     from maddpg_gail.trainer import resolve_device
 
-    config = Config(scenario=scenario, batch_size=batch_size, stack_agents=stack)
+    config = Config(scenario=scenario, batch_size=batch_size, **fields)
     device = resolve_device("cpu")  # one thread, as training runs
     found = env_spaces(scenario, config.parallel_env_kwargs())
     specs = [ActionSpec.from_space(found.action_spaces[a]) for a in found.agents]
