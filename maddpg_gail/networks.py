@@ -146,7 +146,7 @@ class AgentStacks:
 
 def native_bfloat16(device: torch.device) -> bool:
     """Whether `device` is a CPU that multiplies bfloat16 natively (AVX512-BF16 or AMX): there, mixed precision
-    makes the updates 1.4 times faster (docs/benchmarks.md); elsewhere bfloat16 is emulated, and slower."""
+    makes the updates 1.26-1.29 times faster (docs/benchmarks.md); elsewhere bfloat16 is emulated, and slower."""
     if device.type != "cpu":
         return False  # not measured on a GPU
     try:
