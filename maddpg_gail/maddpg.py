@@ -212,12 +212,15 @@ class MADDPG:
         batch: Batch,
         update_actors: bool = True,
         extra_actor_loss: ActorLossTerm | None = None,
+        diagnostics: bool = True,
     ) -> dict[str, torch.Tensor]:
         """One gradient step for every critic, then every actor, then the target networks.
 
         `extra_actor_loss` adds its term to the actors' loss; `update_actors=False` trains the critics alone
         (a warm-up), ignoring it. Under matd3 the actors and all targets move at every `policy_delay`-th update
         only (TD3's rule: the target critics wait with the actors); between, the stats hold the critics' alone.
+        `diagnostics=False` leaves out the stats that are only logged, not checked (the policy's entropy: 3% of an
+        update); the trainer asks for them at the updates whose stats it logs.
         """
         # mixed precision where it is on: autocast runs the hidden layers' products in bfloat16 (StackedMLP keeps
         # the output layers in float32; the losses, the clipping and Adam are float32 under autocast too)
@@ -271,7 +274,7 @@ class MADDPG:
             stats["actor_grad_norm"] = actor_grad_norms
             if extra_actor_loss is not None:
                 stats[extra_actor_loss.name] = extra_losses.detach()
-            if all(spec.discrete for spec in self.action_specs):
+            if diagnostics and all(spec.discrete for spec in self.action_specs):
                 # How random the Gumbel-softmax exploration still is: it shrinks as the logits sharpen.
                 stats["policy_entropy"] = torch.stack([categorical_entropy(raw.detach()).mean() for raw in raw_outputs])
             return stats

@@ -202,7 +202,9 @@ class Trainer:
         self.episode_returns[done] = 0.0
         return finished
 
-    def learn(self) -> dict[str, torch.Tensor] | None:
+    def learn(self, diagnostics: bool = True) -> dict[str, torch.Tensor] | None:
+        """The updates due after the transitions collected so far; returns the stats of the last, with its
+        `diagnostics` (MADDPG.update) where asked for, or None where none was due."""
         cfg = self.config
         if len(self.buffer) < max(cfg.learning_starts, cfg.batch_size):
             return None
@@ -213,7 +215,9 @@ class Trainer:
             imitation_stats = self.imitation.step(self.buffer, self.explore, self.counters.updates)
             batch = self.buffer.sample(cfg.batch_size, reward_fn=self.imitation.reward_fn)
             update_actors = self.counters.updates >= cfg.actor_warmup_updates
-            stats = self.learner.update(batch, update_actors, self.imitation.actor_loss(update_actors))
+            last = self.counters.updates == due - 1
+            stats = self.learner.update(batch, update_actors, self.imitation.actor_loss(update_actors),
+                                        diagnostics=diagnostics and last)
             stats.update(imitation_stats)
             self.counters.updates += 1
             if not torch.isfinite(torch.stack(list(stats.values()))).all():  # one check of all losses and norms
@@ -284,7 +288,7 @@ class Trainer:
                 while self.counters.episodes < cfg.episodes:
                     before = self.counters.episodes
                     finished = self.collect_step()
-                    stats = self.learn()
+                    stats = self.learn(diagnostics=len(finished) > 0)  # the stats logged with those episodes
                     if len(finished) == 0:
                         continue
                     self.counters.episodes += len(finished)

@@ -200,8 +200,8 @@ def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_
         trainer.collect_step()
     seen = []
     update = trainer.learner.update
-    trainer.learner.update = lambda batch, update_actors, term: seen.append(term and (term.obs, term.actions)) or update(
-        batch, update_actors, term)
+    trainer.learner.update = lambda batch, update_actors, term, **kw: (
+        seen.append(term and (term.obs, term.actions)) or update(batch, update_actors, term, **kw))
     trainer.learn()
     assert seen and all(expert is not None for expert in seen)
     for expert in seen:

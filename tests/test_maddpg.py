@@ -288,6 +288,25 @@ def test_update_reports_every_statistic_per_agent(tiny_config):
     assert learner.update(batch, extra_actor_loss=CloningTerm(*expert, 1.0))["bc_loss"].shape == (3,)
 
 
+def test_an_update_without_diagnostics_leaves_out_the_entropy_and_trains_the_same(tiny_config):
+    batch = None
+    learners = []
+    for diagnostics in (True, False):
+        torch.manual_seed(0)
+        learner = learner_for("simple_spread_v3", tiny_config, "centralized")
+        batch = batch or random_batch(learner, size=32)
+        torch.manual_seed(1)  # the same Gumbel noise in both
+        stats = learner.update(batch, diagnostics=diagnostics)
+        assert ("policy_entropy" in stats) == diagnostics
+        learners.append((learner, stats))
+    (full, full_stats), (lean, lean_stats) = learners
+    for name, values in lean_stats.items():
+        assert torch.equal(values, full_stats[name]), name
+    for a, b in zip([*full.actors.parameters(), *full.critics.parameters()],
+                    [*lean.actors.parameters(), *lean.critics.parameters()]):
+        assert torch.equal(a, b)
+
+
 def test_a_learner_state_dict_restores_every_network_and_optimizer(tiny_config):
     torch.manual_seed(0)
     trained = learner_for("simple_speaker_listener_v4", tiny_config, "centralized")

@@ -257,6 +257,8 @@ def test_event_tags_are_grouped_train_eval_losses_over_env_steps(finished_run):
     assert {f"train/return/{a}" for a in agents + ["sum"]} <= set(scalars)
     assert {f"eval/return/{a}" for a in agents + ["sum"]} | {"train/episodes", "eval/episodes"} <= set(scalars)
     assert {f"losses/{a}/critic_loss" for a in agents} | {f"losses/{a}/actor_loss" for a in agents} <= set(scalars)
+    # the diagnostics an update computes only where its stats are logged (MADDPG.update)
+    assert {f"losses/{a}/policy_entropy" for a in agents} <= set(scalars)
     assert all(tag.split("/")[1] in agents for tag in scalars if tag.startswith("losses/"))
     assert not any("noise_std" in tag for tag in scalars)  # discrete actions: no Gaussian noise
     rows = metrics_rows(finished_run)
