@@ -221,6 +221,9 @@ OWN_FIELDS = ("max_cycles", "continuous_actions")
 # discriminators (and the clone) on samples turned by the plane's symmetries. It measured best or level with the
 # best on two scenarios, three experts and 20 to 1000 demonstrations. On simple_spread_v3 the actors also see the
 # agent-landmark distances, and cloning runs 1000 epochs (docs/imitation.md, "The defaults on experts never seen").
+# envs stepped together: more make each step's fixed cost (acting, the batched env's numpy calls) a smaller share
+# of a transition's, at the learning of 32 (docs/benchmarks.md); a run of fewer episodes steps as many envs as that
+DEFAULT_NUM_ENVS = 128
 RECIPE_BC_WEIGHT = 3.0
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
 
@@ -253,6 +256,7 @@ def imitation_actor_inputs(config: Config) -> str:
 # Field -> its value where a Config leaves it unset (None), worked out from the fields above it (the order matters)
 # and from those without a recipe. A saved config holds the values worked out, so a run resumes as it was trained.
 RECIPE: dict[str, Callable[[Config], Any]] = {
+    "num_envs": lambda config: min(DEFAULT_NUM_ENVS, config.episodes) if config.episodes > 0 else DEFAULT_NUM_ENVS,
     "bc_init": lambda config: config.reward == "gail",
     "bc_weight": lambda config: RECIPE_BC_WEIGHT if config.reward == "gail" else 0.0,
     "actor_warmup_updates": lambda config: RECIPE_WARMUP_UPDATES if config.bc_init else 0,
@@ -275,7 +279,8 @@ class Config:
                                                "(values read as JSON)", Options())
     max_cycles: int = setting(25, "episode length", POSITIVE)
     continuous_actions: bool = setting(False, "Box(0, 1) actions instead of Discrete", Flag())
-    num_envs: int = setting(32, "envs stepped in parallel", POSITIVE)
+    num_envs: int | None = setting(None, f"envs stepped in parallel; default: {DEFAULT_NUM_ENVS}, or --episodes where "
+                                         f"fewer", POSITIVE)
     env_backend: str = setting("batched", "batched: bit-identical to mpe2 (tests/test_batched_equivalence.py), "
                                           "~100x faster", Choice(BACKENDS))
 

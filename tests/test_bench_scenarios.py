@@ -17,11 +17,12 @@ def test_a_row_per_team_with_the_scripted_expert_where_there_is_one(tmp_path):
 
 
 def test_finished_runs_count_and_their_mean_is_the_final_evaluations(tmp_path):
-    config = Config(scenario="simple_v3", episodes=64)  # the defaults but the episodes: as the table counts them
+    config = Config(scenario="simple_v3", episodes=256)  # the defaults but the episodes: as the table counts them
     for seed in (0, 1):
         train(dataclasses.replace(config, seed=seed), tmp_path / f"maddpg__s{seed}")
-    train(dataclasses.replace(config, seed=2, episodes=32), tmp_path / "maddpg__s2")  # unfinished: left out
-    (row,) = table_rows("simple_v3", "discrete", tmp_path, seeds=3, eval_episodes=4, episodes=64)
+    # one round of the default envs where two are asked for: unfinished, left out
+    train(dataclasses.replace(config, seed=2, episodes=config.num_envs), tmp_path / "maddpg__s2")
+    (row,) = table_rows("simple_v3", "discrete", tmp_path, seeds=3, eval_episodes=4, episodes=256)
     finals = [final_evaluation(tmp_path / f"maddpg__s{seed}", 4)["return_sum"] for seed in (0, 1)]
     cells = row.split(" | ")
     assert cells[3].startswith(f"{sum(finals) / 2:.1f} [") and cells[4] == "2"

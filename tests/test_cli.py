@@ -50,9 +50,9 @@ USAGE_ERRORS = [
     (["--actor-lr", "-0.001"], ["--actor-lr", "'-0.001'", "a number in (0, 1]"]),
     (["--critic-lr", "-1"], ["--critic-lr", "'-1'", "a number in (0, 1]"]),
     (["--batch-size", "4096", "--buffer-size", "2048"], ["--batch-size", "4096", "(2048 transitions", "no update"]),
-    # 1000 rows are 992 in whole steps of 32 envs: fewer than the 1024 that the first update waits for
-    (["--buffer-size", "1000"], ["--learning-starts", "1024", "(992 transitions", "--num-envs 32"]),
-    (["--buffer-size", "1000", "--batch-size", "1000", "--learning-starts", "0"], ["--batch-size", "1000", "(992 "]),
+    # 1000 rows are 896 in whole steps of 128 envs: fewer than the 1024 that the first update waits for
+    (["--buffer-size", "1000"], ["--learning-starts", "1024", "(896 transitions", "--num-envs 128"]),
+    (["--buffer-size", "1000", "--batch-size", "1000", "--learning-starts", "0"], ["--batch-size", "1000", "(896 "]),
     (["--num-envs", "0"], ["--num-envs", "'0'", "a positive integer"]),
     (["--env-kwargs", "M=4"], ["--env-kwargs", "'M'", "it accepts: N, local_ratio"]),
     (["--env-kwargs", "N=abc"], ["--env-kwargs", 'N="abc"', "cannot be interpreted as an integer"]),

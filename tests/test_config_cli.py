@@ -12,7 +12,7 @@ import pytest
 from maddpg_gail import cli
 from maddpg_gail.reports import report
 from maddpg_gail.variants import CompareError, parse_variants
-from maddpg_gail.config import Config, ConfigError
+from maddpg_gail.config import DEFAULT_NUM_ENVS, Config, ConfigError
 from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -322,6 +322,17 @@ def test_spread_imitation_gives_the_actors_the_distances_by_default_and_relabels
     old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before this default
     assert inputs(Config.from_dict(old)) == ("observation", False)
     assert Config().bc_epochs == 1000
+
+
+def test_the_envs_stepped_together_are_the_default_or_the_episodes_where_fewer():
+    assert Config().num_envs == DEFAULT_NUM_ENVS == 128
+    assert Config(episodes=100).num_envs == 100  # never an episode more than a round of the envs asked for
+    assert Config(episodes=0, demos="d.npz").num_envs == DEFAULT_NUM_ENVS  # cloning alone: no episodes
+    assert Config(episodes=100, num_envs=8).num_envs == 8  # given: kept
+    assert Config(episodes=100).replace(episodes=30000).num_envs == DEFAULT_NUM_ENVS  # worked out again
+    old = {**Config().to_dict(), "num_envs": 32}  # a config.json of before this default
+    assert Config.from_dict(old).num_envs == 32
+    assert json.loads(json.dumps(Config(episodes=50).to_dict()))["num_envs"] == 50  # saved as the int it ran with
 
 
 def test_an_old_runs_config_with_every_field_keeps_its_values_and_replace_works_the_recipe_out_again():

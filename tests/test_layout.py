@@ -85,7 +85,9 @@ def test_no_module_of_the_package_imports_a_scenario():
 
 
 def test_config_differences_leave_out_the_episode_total_only():
-    config = Config(episodes=10, actor_lr=1e-3)
-    assert config.differences(Config(episodes=20, actor_lr=1e-3).to_dict()) == []
-    assert config.differences(Config(episodes=20, actor_lr=1e-2, seed=3).to_dict()) == ["actor_lr", "seed"]
-    assert config.differences(Config(episodes=20).to_dict(), ignore=()) == ["actor_lr", "episodes"]
+    config = Config(episodes=1000, actor_lr=1e-3)
+    assert config.differences(Config(episodes=2000, actor_lr=1e-3).to_dict()) == []
+    assert config.differences(Config(episodes=2000, actor_lr=1e-2, seed=3).to_dict()) == ["actor_lr", "seed"]
+    assert config.differences(Config(episodes=2000).to_dict(), ignore=()) == ["actor_lr", "episodes"]
+    # a run of fewer episodes than the default envs steps as many envs as episodes: another experiment
+    assert Config(episodes=10).differences(Config(episodes=20).to_dict()) == ["num_envs"]

@@ -231,7 +231,7 @@ def test_the_buffer_holds_every_transition_the_run_collects_and_no_more_room(tin
     collected = state["counters"]["env_steps"]
     assert state["buffer"]["rows"].shape[0] == collected <= run_capacity(config)  # nothing overwritten
     assert run_capacity(config) == (-(-5 // 2) + 2) * 8 * 2
-    assert run_capacity(Config()) == (30_000 // 32 + 1 + 2) * 25 * 32 < Config().buffer_size  # a default run
+    assert run_capacity(Config()) == (-(-30_000 // 128) + 2) * 25 * 128 < Config().buffer_size  # a default run
     assert run_capacity(dataclasses.replace(config, buffer_size=64)) == 64
 
 
