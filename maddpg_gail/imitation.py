@@ -29,7 +29,7 @@ from maddpg_gail.buffer import ReplayBuffer
 from maddpg_gail.config import Config
 from maddpg_gail.demonstrations import ExpertData, file_digest, load_demonstrations
 from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
-from maddpg_gail.networks import ActionSpec
+from maddpg_gail.networks import ActionSpec, mixed_precision
 
 Samples = tuple[list[torch.Tensor], list[torch.Tensor]]  # (observations, actions) per agent
 
@@ -72,6 +72,7 @@ class Imitation:
             self.gail = DiscriminatorTrainer(
                 discriminators, cfg.discriminator_lr, cfg.discriminator_reward,
                 cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,
+                bfloat16_rewards=mixed_precision(cfg.precision, device),
             )
         if cfg.discriminator_symmetries or cfg.bc_symmetries:
             self.symmetries = world_symmetries(cfg.scenario, cfg.env_kwargs, obs_dims, action_dims,

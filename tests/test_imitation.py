@@ -64,6 +64,13 @@ def test_gail_rewards_come_from_the_discriminators_and_env_reward_is_only_logged
     assert not torch.equal(batch.rewards, env_batch.rewards)
 
 
+def test_the_discriminators_rewards_follow_the_learners_precision(tiny_config, demos_path, tmp_path):
+    for precision, bfloat16 in (("float32", False), ("bfloat16", True)):
+        config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), precision=precision)
+        trainer = Trainer(config, tmp_path / precision)
+        assert trainer.imitation.gail.bfloat16_rewards == trainer.learner.bfloat16 == bfloat16
+
+
 def test_state_matched_samples_pair_expert_observations_with_the_policys_actions(tiny_config, demos_path, tmp_path):
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_state_matched=0.25)
     trainer = Trainer(config, tmp_path / "run")

@@ -1,11 +1,14 @@
-"""Mixed precision (--precision): the updates' hidden layers in bfloat16, everything else in float32."""
+"""Mixed precision (--precision): the updates' hidden layers and the discriminators' rewards in bfloat16, everything
+else in float32."""
 
+import copy
 import dataclasses
 
 import pytest
 import torch
 
 from maddpg_gail.config import Config
+from maddpg_gail.discriminators import DiscriminatorTrainer, Discriminators
 from maddpg_gail.maddpg import MADDPG
 from maddpg_gail.networks import ActionSpec, mixed_precision, native_bfloat16
 from test_stacked import make_batch
@@ -69,3 +72,26 @@ def test_runs_saved_before_the_setting_resume_in_float32():
     assert Config().precision == "auto"
     with pytest.raises(Exception, match="precision"):
         Config(precision="float16")
+
+
+def test_under_mixed_precision_the_discriminators_rewards_are_bfloat16_products_and_their_updates_are_not():
+    torch.manual_seed(0)
+    discriminators = Discriminators([18, 18, 18], [5, 5, 5], (64, 64), centralized=False)
+    trainers = {bf: DiscriminatorTrainer(copy.deepcopy(discriminators), lr=1e-3, reward_form="softplus",
+                                         label_smoothing=0.0, grad_penalty=10.0, bfloat16_rewards=bf)
+                for bf in (False, True)}
+    generator = torch.Generator().manual_seed(1)
+    obs = [torch.randn(256, 18, generator=generator) for _ in range(3)]
+    actions = [torch.rand(256, 5, generator=generator) for _ in range(3)]
+    rewards = {bf: trainer.rewards(obs, actions) for bf, trainer in trainers.items()}
+    assert rewards[True].dtype == torch.float32 and rewards[True].shape == (256, 3)
+    torch.testing.assert_close(rewards[True], rewards[False], rtol=0.03, atol=1e-3)
+    assert not torch.equal(rewards[True], rewards[False])  # it did run bfloat16
+    stats = {}
+    for bf, trainer in trainers.items():
+        torch.manual_seed(2)  # the gradient penalty's mixing weights
+        stats[bf] = trainer.update((obs, actions), ([o + 1 for o in obs], actions))
+    for a, b in zip(stats[False], stats[True]):
+        assert torch.equal(a, b)  # an update is float32 either way: the same numbers, bit for bit
+    for a, b in zip(*(trainer.discriminators.parameters() for trainer in trainers.values())):
+        assert torch.equal(a, b)
