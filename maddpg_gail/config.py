@@ -304,8 +304,9 @@ class Config:
     hidden_sizes: tuple[int, ...] = setting((64, 64), "MLP layer sizes, e.g. 64,64", LayerSizes())
     stack_agents: bool = setting(True, "evaluate the agents whose networks have one shape as one batched network "
                                        "(the same math, faster); false: one network at a time", Flag())
-    precision: str = setting("auto", "the updates' hidden layers: float32, or bfloat16 (mixed precision: their matrix "
-                                     "products in bfloat16; weights, outputs, losses and Adam in float32); auto: "
+    precision: str = setting("auto", "the updates' hidden layers and MAGAIL's rewards: float32, or bfloat16 (mixed "
+                                     "precision: their matrix products in bfloat16; weights, outputs, losses and "
+                                     "Adam in float32); auto: "
                                      "bfloat16 on a CPU that multiplies it natively (AVX512-BF16 or AMX), else float32",
                              Choice(PRECISIONS))
     actor_inputs: str | None = setting(None, "what the actors see: their observation, or it and the distance from "
