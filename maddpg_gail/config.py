@@ -306,8 +306,8 @@ class Config:
                                        "(the same math, faster); false: one network at a time", Flag())
     precision: str = setting("auto", "the updates' hidden layers and MAGAIL's rewards: float32, or bfloat16 (mixed "
                                      "precision: their matrix products in bfloat16; weights, outputs, losses and "
-                                     "Adam in float32); auto: "
-                                     "bfloat16 on a CPU that multiplies it natively (AVX512-BF16 or AMX), else float32",
+                                     "Adam in float32); auto: bfloat16 on a CPU that multiplies it natively "
+                                     "(AVX512-BF16 or AMX), else float32",
                              Choice(PRECISIONS))
     actor_inputs: str | None = setting(None, "what the actors see: their observation, or it and the distance from "
                                              "every agent to every landmark (distances: simple_spread_v3); default: "

@@ -106,9 +106,9 @@ class DiscriminatorTrainer:
                  grad_penalty: float, bfloat16_rewards: bool = False):
         discriminator_reward(torch.zeros(1), reward_form)  # refuse an unknown form before training
         self.discriminators = discriminators
-        # the rewards of every sampled batch (its n steps) in bfloat16 mixed precision, as the learner's updates: they
-        # cost 2.3 times a discriminator update in float32 (batch 512 of 3 steps against 2 of 512), and half that in
-        # bfloat16; the updates, whose gradient penalty differentiates twice, stay float32
+        # the rewards of every sampled batch (512 samples of n steps, at every update) in bfloat16 mixed precision, as
+        # the learner's updates: a third of float32's cost a call at spread's shapes (docs/benchmarks.md); the
+        # discriminators' own updates, whose gradient penalty differentiates twice, stay float32
         self.bfloat16_rewards = bfloat16_rewards
         self.optimizer = torch.optim.Adam(discriminators.stacked_parameters(), lr=lr, fused=True)  # as the learner's
         self.reward_form = reward_form
