@@ -57,3 +57,17 @@ def test_a_layout_is_refused_where_observations_do_not_have_it():
     with pytest.raises(ValueError, match=r"\[18, 18\]"):
         spread_layout("simple_spread_v3", {}, [18, 18], "distances")
     assert spread_layout("simple_spread_v3", {"N": 4}, [24] * 4, "distances") == SpreadLayout(4)
+
+
+def test_distance_features_stay_float32_under_mixed_precision():
+    """The actors' distance inputs are one matrix product; under bfloat16 autocast (the updates') it must not run in
+    bfloat16, whose 8-bit mantissa would blur distances near 1 by 0.004."""
+    from envs.spread import AgentLandmarkDistances
+
+    features = AgentLandmarkDistances(SpreadLayout(3))
+    obs = torch.randn(2, 64, 18)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = features(obs)
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, features(obs), rtol=0, atol=0)
+    torch.testing.assert_close(mixed[..., 18:], SpreadLayout(3).distances(obs))
