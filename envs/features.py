@@ -15,7 +15,8 @@ from torch import nn
 
 from envs.batched import MOVE_ACTIONS
 from envs.scenarios import check_full_observations
-from envs.spread import AgentLandmarkDistances, SpreadLayout, spread_layout, spread_layout_defined
+from envs.spread import (AgentLandmarkAssignment, AgentLandmarkDistances, SpreadLayout, spread_layout,
+                         spread_layout_defined)
 from envs.symmetries import AgentLayout, PlaneSymmetries, Relabellings, WorldSymmetries
 
 
@@ -41,8 +42,10 @@ PLANE_LAYOUTS: dict[str, Callable[[dict[str, Any]], list[AgentLayout]]] = {
 SYMMETRIC_SCENARIOS = tuple(PLANE_LAYOUTS)
 
 # Config.actor_inputs -> its feature module, built from the layout of the one scenario it is defined for. A
-# feature module maps an observation [..., obs_dim] to [..., obs_dim + extra_dims] and has `extra_dims`.
-ACTOR_FEATURES: dict[str, Callable[[SpreadLayout], nn.Module]] = {"distances": AgentLandmarkDistances}
+# feature module maps an observation [..., obs_dim] to [..., obs_dim + extra_dims], has `extra_dims`, and says
+# with `defined_for(layout)` which of the scenario's sizes it takes.
+ACTOR_FEATURES: dict[str, type[AgentLandmarkDistances]] = {"distances": AgentLandmarkDistances,
+                                                           "assignment": AgentLandmarkAssignment}
 
 
 def agent_layouts(scenario: str, env_kwargs: dict[str, Any]) -> list[AgentLayout]:
@@ -64,7 +67,8 @@ def has_plane_symmetries(scenario: str, env_kwargs: dict[str, Any]) -> bool:
 
 def has_actor_features(name: str, scenario: str, env_kwargs: dict[str, Any]) -> bool:
     """Whether the actor input `name` (ACTOR_FEATURES) is defined for this scenario with these options."""
-    return name in ACTOR_FEATURES and spread_layout_defined(scenario, env_kwargs)
+    return (name in ACTOR_FEATURES and spread_layout_defined(scenario, env_kwargs)
+            and ACTOR_FEATURES[name].defined_for(SpreadLayout(env_kwargs.get("N", 3))))
 
 
 def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],

@@ -5,10 +5,12 @@ the relabellings and the actors' distance inputs (registered in envs/features.py
 from __future__ import annotations
 
 import functools
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from envs.scenarios import check_full_observations
@@ -110,6 +112,52 @@ class AgentLandmarkDistances(nn.Module):
         self.layout = layout
         self.extra_dims = layout.n**2
 
+    @staticmethod
+    def defined_for(layout: SpreadLayout) -> bool:
+        return True
+
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         with torch.autocast(obs.device.type, enabled=False):  # distances in float32 under mixed precision too
             return torch.cat([obs, self.layout.distances(obs)], dim=-1)
+
+
+# The assignment tries every pairing of agents with landmarks: 6 for spread's 3 agents, 120 for 5, 720 for 6.
+MAX_ASSIGNMENT_AGENTS = 5
+
+
+class AgentLandmarkAssignment(AgentLandmarkDistances):
+    """An actor's inputs: its observation, the agent-landmark distances, then the landmark this agent takes when
+    the agents share the landmarks out one each by least total distance: its offset (x, y) and its index one-hot.
+
+    Agents that imitate a team must agree on who covers which landmark, each from its own observation. Clones
+    with the distances alone agree poorly: at the end of 23% of their episodes two agents share a landmark, which
+    no expert does (docs/imitation.md). The least-total-distance pairing is the one every agent works out alike
+    from its own observation (all see the same distances, in their own order); with it as an input, clones of
+    three kinds of expert, an assignment planner among them but also a MADDPG team, went from 0.76 to 0.95-0.98
+    of their expert's score. Ties between pairings (measure zero) are broken by each agent's own order.
+    """
+
+    def __init__(self, layout: SpreadLayout):
+        if not self.defined_for(layout):
+            raise ValueError(f"assignment: defined for up to {MAX_ASSIGNMENT_AGENTS} agents, not {layout.n}")
+        super().__init__(layout)
+        n = layout.n
+        pairings = torch.tensor(list(itertools.permutations(range(n))))  # [P, N]: agent k's landmark
+        self.register_buffer("pairings", pairings, persistent=False)  # not in state dicts: it follows from N
+        # pairing p's distances, as columns of `distances` [..., N * N] (agent-major)
+        self.register_buffer("pairing_columns", torch.arange(n) * n + pairings, persistent=False)
+        self.extra_dims = n**2 + 2 + n
+
+    @staticmethod
+    def defined_for(layout: SpreadLayout) -> bool:
+        return layout.n <= MAX_ASSIGNMENT_AGENTS
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(obs.device.type, enabled=False):  # in float32 under mixed precision too
+            distances = self.layout.distances(obs)
+            totals = distances[..., self.pairing_columns].sum(dim=-1)  # [..., P]
+            mine = self.pairings[totals.argmin(dim=-1), 0]  # the observer comes first in its own observation
+            offsets = self.layout.landmark_offsets(obs)  # [..., N, 2]
+            target = offsets.gather(-2, mine[..., None, None].expand(*mine.shape, 1, 2)).squeeze(-2)
+            one_hot = F.one_hot(mine, self.layout.n).to(obs.dtype)
+            return torch.cat([obs, distances, target, one_hot], dim=-1)

@@ -26,7 +26,7 @@ DISCRIMINATORS = ("decentralized", "centralized")
 DISCRIMINATOR_REWARDS = ("softplus", "logit", "log_d")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "float32", "bfloat16")
-ACTOR_INPUTS = ("observation", "distances")
+ACTOR_INPUTS = ("observation", "distances", "assignment")
 ALGORITHMS = ("maddpg", "matd3")
 GRADIENT_ESTIMATORS = ("straight_through_gumbel", "gumbel_rao")
 # Fields that only matd3 reads, and those that only discrete actions read: a changed value elsewhere would do nothing
@@ -220,11 +220,13 @@ OWN_FIELDS = ("max_cycles", "continuous_actions")
 # The imitation recipe: MAGAIL starts from a clone, keeps a cloning term in the actors' loss, and trains its
 # discriminators (and the clone) on samples turned by the plane's symmetries. It measured best or level with the
 # best on two scenarios, three experts and 20 to 1000 demonstrations. On simple_spread_v3 the actors also see the
-# agent-landmark distances, and cloning runs 1000 epochs (docs/imitation.md, "The defaults on experts never seen").
+# agent-landmark distances and the landmark the least-total-distance assignment gives them (distances alone beyond
+# 5 agents), and cloning runs 1000 epochs (docs/imitation.md, "The defaults on experts never seen").
 # envs stepped together: more make each step's fixed cost (acting, the batched env's numpy calls) a smaller share
 # of a transition's, at the learning of 32 (docs/benchmarks.md); a run of fewer episodes steps as many envs as that
 DEFAULT_NUM_ENVS = 128
 RECIPE_BC_WEIGHT = 3.0
+IMITATION_ACTOR_INPUTS = ("assignment", "distances")  # the first the scenario defines, under imitation
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
 
 
@@ -245,12 +247,16 @@ def imitates(config: Config) -> bool:
 
 
 def imitation_actor_inputs(config: Config) -> str:
-    """Under imitation, the actors' inputs with the scenario's features where it has them (the expert's choice of
-    landmark depends on every agent-landmark distance at once, which small actors learn poorly from offsets)."""
+    """Under imitation, the actors' inputs with the scenario's features where it has them, the first defined of
+    IMITATION_ACTOR_INPUTS (an expert team's choice of landmarks depends on every agent-landmark distance at once,
+    and its agents agree on it: small actors learn both poorly from offsets)."""
     from envs.features import has_actor_features
 
-    return "distances" if imitates(config) and has_actor_features("distances", config.scenario, config.env_kwargs) \
-        else "observation"
+    if imitates(config):
+        for name in IMITATION_ACTOR_INPUTS:
+            if has_actor_features(name, config.scenario, config.env_kwargs):
+                return name
+    return "observation"
 
 
 # Field -> its value where a Config leaves it unset (None), worked out from the fields above it (the order matters)
@@ -309,9 +315,12 @@ class Config:
                                      "Adam in float32); auto: bfloat16 on a CPU that multiplies it natively "
                                      "(AVX512-BF16 or AMX), else float32",
                              Choice(PRECISIONS))
-    actor_inputs: str | None = setting(None, "what the actors see: their observation, or it and the distance from "
-                                             "every agent to every landmark (distances: simple_spread_v3); default: "
-                                             "distances where defined when imitating, else observation",
+    actor_inputs: str | None = setting(None, "what the actors see: their observation; distances: it and the "
+                                             "distance from every agent to every landmark; assignment: those and the "
+                                             "landmark the agent takes when the agents share them out by least total "
+                                             "distance (both simple_spread_v3, assignment up to 5 agents); default: "
+                                             "assignment, else distances, where defined when imitating, else "
+                                             "observation",
                                        Choice(ACTOR_INPUTS))
     actor_lr: float = setting(3e-3, "actors' Adam learning rate", RATE)
     critic_lr: float = setting(3e-3, "critics' Adam learning rate", RATE)

@@ -303,16 +303,19 @@ def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
     assert recipe_of(Config(demos="d.npz", bc_init=True)) == (True, 0.0, 2000, False, True)
 
 
-def test_spread_imitation_gives_the_actors_the_distances_by_default_and_relabels_nothing():
+def test_spread_imitation_gives_the_actors_the_assignment_by_default_and_relabels_nothing():
     def inputs(config: Config) -> tuple:
         return config.actor_inputs, config.relabel_entities
 
     assert inputs(Config()) == ("observation", False)
     assert inputs(Config(demos="d.npz")) == ("observation", False)
-    assert inputs(Config(reward="gail", demos="d.npz")) == ("distances", False)
-    assert inputs(Config(demos="d.npz", episodes=0)) == ("distances", False)  # a bc run
-    assert inputs(Config(demos="d.npz", bc_init=True)) == ("distances", False)  # MADDPG from a clone
-    assert inputs(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0)) == ("distances", False)
+    assert inputs(Config(reward="gail", demos="d.npz")) == ("assignment", False)
+    assert inputs(Config(demos="d.npz", episodes=0)) == ("assignment", False)  # a bc run
+    assert inputs(Config(demos="d.npz", bc_init=True)) == ("assignment", False)  # MADDPG from a clone
+    assert inputs(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0)) == ("assignment", False)
+    # the assignment tries every pairing: up to 5 agents; beyond, the distances alone
+    assert inputs(Config(reward="gail", demos="d.npz", env_kwargs={"N": 5})) == ("assignment", False)
+    assert inputs(Config(reward="gail", demos="d.npz", env_kwargs={"N": 6})) == ("distances", False)
     # defined for simple_spread_v3 with full observations only
     assert inputs(Config(scenario="simple_v3", reward="gail", demos="d.npz")) == ("observation", False)
     assert inputs(Config(reward="gail", demos="d.npz", env_kwargs={"num_agent_neighbors": 1})) == ("observation",
@@ -321,6 +324,9 @@ def test_spread_imitation_gives_the_actors_the_distances_by_default_and_relabels
     assert inputs(Config(reward="gail", demos="d.npz", actor_inputs="observation")) == ("observation", False)
     old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before this default
     assert inputs(Config.from_dict(old)) == ("observation", False)
+    assert inputs(Config.from_dict({**old, "actor_inputs": "distances"})) == ("distances", False)  # and of before
+    with pytest.raises(ConfigError, match="assignment: defined for up to 5 agents, not 6"):
+        Config(reward="gail", demos="d.npz", env_kwargs={"N": 6}, actor_inputs="assignment").check_environment()
     assert Config().bc_epochs == 1000
 
 

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from envs import make_parallel_env
-from envs.spread import SpreadLayout, spread_layout
+from envs.spread import AgentLandmarkAssignment, AgentLandmarkDistances, SpreadLayout, spread_layout
 from envs.features import relabellings, world_symmetries
 
 
@@ -59,15 +59,52 @@ def test_a_layout_is_refused_where_observations_do_not_have_it():
     assert spread_layout("simple_spread_v3", {"N": 4}, [24] * 4, "distances") == SpreadLayout(4)
 
 
-def test_distance_features_stay_float32_under_mixed_precision():
+@pytest.mark.parametrize("features", [AgentLandmarkDistances, AgentLandmarkAssignment])
+def test_actor_features_stay_float32_under_mixed_precision(features):
     """The actors' distance inputs are one matrix product; under bfloat16 autocast (the updates') it must not run in
-    bfloat16, whose 8-bit mantissa would blur distances near 1 by 0.004."""
-    from envs.spread import AgentLandmarkDistances
-
-    features = AgentLandmarkDistances(SpreadLayout(3))
+    bfloat16, whose 8-bit mantissa would blur distances near 1 by 0.004 (and flip close assignments)."""
+    features = features(SpreadLayout(3))
     obs = torch.randn(2, 64, 18)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         mixed = features(obs)
-    assert mixed.dtype == torch.float32
+    assert mixed.dtype == torch.float32 and mixed.shape == (2, 64, 18 + features.extra_dims)
     torch.testing.assert_close(mixed, features(obs), rtol=0, atol=0)
-    torch.testing.assert_close(mixed[..., 18:], SpreadLayout(3).distances(obs))
+    torch.testing.assert_close(mixed[..., 18:27], SpreadLayout(3).distances(obs))
+
+
+def spread_observation(me, others, landmarks):
+    """Agent `me`'s observation [18] of a 3-agent world at rest, from positions."""
+    me, others, landmarks = np.array(me), np.array(others), np.array(landmarks)
+    return torch.as_tensor(np.concatenate([[0.0, 0.0], me, (landmarks - me).ravel(), (others - me).ravel(),
+                                           np.zeros(4)]), dtype=torch.float32)
+
+
+def test_the_assignment_is_the_least_total_distance_not_the_nearest_landmark():
+    # Landmark 0 is the observer's nearest (0.4 away), but the agent at (0.5, 0) is nearer to it still: sharing out
+    # by least total distance sends the observer to landmark 1 (1.0 + 0.1 + 0.1 = 1.2, against 0.4 + 1.5 + 0.1).
+    obs = spread_observation([0, 0], [[0.5, 0], [10, 0]], [[0.4, 0], [-1, 0], [10, 0.1]])
+    out = AgentLandmarkAssignment(SpreadLayout(3))(obs[None])[0]
+    torch.testing.assert_close(out[:18], obs)
+    torch.testing.assert_close(out[27:29], torch.tensor([-1.0, 0.0]))  # landmark 1's offset
+    torch.testing.assert_close(out[29:], torch.tensor([0.0, 1.0, 0.0]))
+    # the agent at (0.5, 0) works out the same sharing from its own observation: landmark 0
+    theirs = spread_observation([0.5, 0], [[0, 0], [10, 0]], [[0.4, 0], [-1, 0], [10, 0.1]])
+    torch.testing.assert_close(AgentLandmarkAssignment(SpreadLayout(3))(theirs[None])[0, 29:],
+                               torch.tensor([1.0, 0.0, 0.0]))
+
+
+@pytest.mark.parametrize("n", [3, 4])
+def test_every_agent_of_a_world_works_out_the_same_sharing(n):
+    """Each agent from its own observation: together, every landmark taken once, in many random worlds."""
+    env = make_parallel_env("simple_spread_v3", {"N": n, "max_cycles": 25})
+    features = AgentLandmarkAssignment(spread_layout("simple_spread_v3", {"N": n}, [6 * n] * n, "test"))
+    for seed in range(50):
+        observations, _ = env.reset(seed=seed)
+        taken = [int(features(torch.as_tensor(observations[a])[None])[0, -n:].argmax()) for a in env.agents]
+        assert sorted(taken) == list(range(n)), (seed, taken)
+
+
+def test_the_assignment_is_refused_beyond_five_agents():
+    assert AgentLandmarkAssignment.defined_for(SpreadLayout(5))
+    with pytest.raises(ValueError, match="assignment: defined for up to 5 agents, not 6"):
+        AgentLandmarkAssignment(SpreadLayout(6))
