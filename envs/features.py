@@ -21,7 +21,7 @@ from envs.symmetries import AgentLayout, PlaneSymmetries, Relabellings, WorldSym
 
 
 def _spread_vectors(env_kwargs: dict[str, Any]) -> list[AgentLayout]:
-    layout = SpreadLayout(env_kwargs.get("N", 3))
+    layout = SpreadLayout.of(env_kwargs)
     # every column before the others' (silent) speech is an (x, y) pair
     return [AgentLayout(layout.speech_start, True)] * layout.n
 
@@ -68,7 +68,7 @@ def has_plane_symmetries(scenario: str, env_kwargs: dict[str, Any]) -> bool:
 def has_actor_features(name: str, scenario: str, env_kwargs: dict[str, Any]) -> bool:
     """Whether the actor input `name` (ACTOR_FEATURES) is defined for this scenario with these options."""
     return (name in ACTOR_FEATURES and spread_layout_defined(scenario, env_kwargs)
-            and ACTOR_FEATURES[name].defined_for(SpreadLayout(env_kwargs.get("N", 3))))
+            and ACTOR_FEATURES[name].defined_for(SpreadLayout.of(env_kwargs)))
 
 
 def plane_symmetries(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int], action_dims: list[int],

@@ -26,6 +26,11 @@ class SpreadLayout:
 
     n: int
 
+    @classmethod
+    def of(cls, env_kwargs: dict[str, Any]) -> SpreadLayout:
+        """The layout of simple_spread_v3 built with these keyword arguments (mpe2's default: 3 agents)."""
+        return cls(env_kwargs.get("N", 3))
+
     @property
     def obs_dim(self) -> int:
         return 6 * self.n
@@ -83,7 +88,7 @@ def spread_layout(scenario: str, env_kwargs: dict[str, Any], obs_dims: list[int]
     if scenario != SCENARIO:
         raise ValueError(f"{what}: defined for {SCENARIO}, not {scenario}")
     check_full_observations(what, scenario, env_kwargs)
-    layout = SpreadLayout(env_kwargs.get("N", 3))
+    layout = SpreadLayout.of(env_kwargs)
     if obs_dims != [layout.obs_dim] * layout.n:
         raise ValueError(f"{what}: {scenario}'s observations {obs_dims} are not the layout expected")
     return layout
@@ -143,7 +148,8 @@ class AgentLandmarkAssignment(AgentLandmarkDistances):
         super().__init__(layout)
         n = layout.n
         pairings = torch.tensor(list(itertools.permutations(range(n))))  # [P, N]: agent k's landmark
-        self.register_buffer("pairings", pairings, persistent=False)  # not in state dicts: it follows from N
+        # not in state dicts, as below: they follow from N. The observer comes first in its own observation.
+        self.register_buffer("observer_landmark", pairings[:, 0].clone(), persistent=False)
         # [N * N, P]: 1 where pairing p pairs agent k with landmark l (column k * N + l of `distances`, agent-major),
         # so that distances times it is every pairing's total distance: one product, 4x faster than gathering them
         incidence = torch.zeros(n * n, len(pairings))
@@ -159,7 +165,7 @@ class AgentLandmarkAssignment(AgentLandmarkDistances):
         with torch.autocast(obs.device.type, enabled=False):  # in float32 under mixed precision too
             distances = self.layout.distances(obs)
             totals = distances @ self.pairing_incidence.to(distances.dtype)  # [..., P]
-            mine = self.pairings[totals.argmin(dim=-1), 0]  # the observer comes first in its own observation
+            mine = self.observer_landmark[totals.argmin(dim=-1)]
             offsets = self.layout.landmark_offsets(obs)  # [..., N, 2]
             target = offsets.gather(-2, mine[..., None, None].expand(*mine.shape, 1, 2)).squeeze(-2)
             one_hot = F.one_hot(mine, self.layout.n).to(obs.dtype)
