@@ -44,10 +44,9 @@ class CloningTerm:
     weight: float
     name: str = "bc_loss"
 
-    def __call__(self, actors: nn.ModuleList,
-                 outputs: Callable[[list[torch.Tensor]], list[torch.Tensor]]) -> torch.Tensor:
-        """Each agent's cloning loss [n_agents]; `outputs(obs)` gives every actor's raw output at `obs`."""
-        return torch.stack([bc_loss(actor, out, a) for actor, out, a in zip(actors, outputs(self.obs), self.actions)])
+    def __call__(self, actors: nn.ModuleList, outputs: list[torch.Tensor]) -> torch.Tensor:
+        """Each agent's cloning loss [n_agents]; `outputs` are every actor's raw outputs at `obs`."""
+        return torch.stack([bc_loss(actor, out, a) for actor, out, a in zip(actors, outputs, self.actions)])
 
 
 class Imitation:

@@ -84,15 +84,16 @@ def clip_grad_norms_(groups: list[list[torch.Tensor]], max_norm: float) -> torch
 
 
 class ActorLossTerm(Protocol):
-    """An extra term of the actors' loss (e.g. `imitation.CloningTerm`): `weight` times the sum over agents of
-    `term(actors, outputs)` joins the policy gradient's loss, where `outputs(obs)` gives every actor's raw output
-    at per-agent observations, differentiably; its unweighted values [n_agents] are logged per agent as `name`."""
+    """An extra term of the actors' loss (e.g. `imitation.CloningTerm`) at observations of its own, `obs` (per
+    agent): `weight` times the sum over agents of `term(actors, outputs)` joins the policy gradient's loss, where
+    `outputs` are every actor's raw outputs at `obs`, differentiable; its unweighted values [n_agents] are logged
+    per agent as `name`."""
 
+    obs: list[torch.Tensor]
     name: str
     weight: float
 
-    def __call__(self, actors: nn.ModuleList,
-                 outputs: Callable[[list[torch.Tensor]], list[torch.Tensor]]) -> torch.Tensor: ...
+    def __call__(self, actors: nn.ModuleList, outputs: list[torch.Tensor]) -> torch.Tensor: ...
 
 
 def actor_inputs(config: Config, obs_dims: list[int]) -> nn.Module | None:
@@ -248,7 +249,13 @@ class MADDPG:
             if not (update_actors and delayed_step):
                 return stats
 
-            raw_outputs = self.actor_outputs(batch.obs)
+            # the actors at the batch's observations and at the extra term's in one pass: one pass's fixed cost
+            size = len(batch.obs[0])
+            if extra_actor_loss is None:
+                raw_outputs = self.actor_outputs(batch.obs)
+            else:
+                both = self.actor_outputs([torch.cat(pair) for pair in zip(batch.obs, extra_actor_loss.obs)])
+                raw_outputs, extra_outputs = [out[:size] for out in both], [out[size:] for out in both]
             policy_actions = [actor.differentiable_action(out) for actor, out in zip(self.actors, raw_outputs)]
             inputs = []
             for i in range(self.n_agents):
@@ -260,7 +267,7 @@ class MADDPG:
                                         for q, raw in zip(q_of_policy, raw_outputs)])
             total = actor_losses.sum()
             if extra_actor_loss is not None:
-                extra_losses = extra_actor_loss(self.actors, self.actor_outputs)
+                extra_losses = extra_actor_loss(self.actors, extra_outputs)
                 total = total + extra_actor_loss.weight * extra_losses.sum()
             self.actor_optimizer.zero_grad()
             # Gradients for the actors only: the critics' weight gradients would be thrown away.

@@ -159,6 +159,45 @@ def test_the_cloning_term_is_weighted_by_bc_weight(tiny_config):
         assert torch.allclose(three, 3 * one, atol=1e-6)
 
 
+def test_the_cloning_term_adds_the_gradient_of_each_actor_s_cloning_loss_at_the_expert_observations(tiny_config):
+    """The learner evaluates the actors at the batch's and the term's observations in one pass: the actors'
+    gradients are the policy gradient's (an update without the term) plus bc_weight times the gradient of the
+    cloning losses, each actor called alone on its expert observations."""
+    from maddpg_gail.bc import bc_loss
+
+    config = dataclasses.replace(tiny_config, bc_weight=2.0, grad_clip=1e9, demos="demos.npz",
+                                 actor_inputs="distances")
+    torch.manual_seed(0)
+    learner = learner_for("simple_spread_v3", config, "centralized")
+    for group in learner.critic_optimizer.param_groups:  # the critics stay put: both updates see the same Q
+        group["lr"] = 0.0
+    learner.actor_optimizer.step = lambda: None  # keep the weights, read the gradients
+    generator = torch.Generator().manual_seed(1)
+    expert = ([torch.randn(9, 18, generator=generator) for _ in range(3)],
+              [torch.eye(5)[torch.randint(0, 5, (9,), generator=generator)] for _ in range(3)])
+    batch = random_batch(learner, size=16)  # its observations the width of the actors' inputs: the env's instead
+    batch = batch._replace(obs=[torch.randn(16, 18, generator=generator) for _ in range(3)],
+                           next_obs=[torch.randn(16, 18, generator=generator) for _ in range(3)])
+
+    def actor_grads(extra) -> list[torch.Tensor]:
+        torch.manual_seed(2)  # the same Gumbel noise in the policy gradient
+        learner.update(batch, extra_actor_loss=extra)
+        return [p.grad.clone() for p in learner.actor_stacks.parameters()]
+
+    policy_gradient = actor_grads(None)
+    with_term = actor_grads(CloningTerm(*expert, config.bc_weight))
+    leaves = learner.actor_stacks.parameters()
+    for leaf in leaves:
+        leaf.grad = None
+    loss = sum(bc_loss(actor, actor(o), a) for actor, o, a in zip(learner.actors, *expert))
+    cloning = torch.autograd.grad(loss, [p for actor in learner.actors for p in actor.net.parameters()])
+    # the actors' own parameters are rows of the stacked leaves: stack their gradients likewise
+    per_layer = len(leaves)
+    stacked_cloning = [torch.stack(cloning[k::per_layer]) for k in range(per_layer)]
+    for total, pg, bc in zip(with_term, policy_gradient, stacked_cloning):
+        torch.testing.assert_close(total, pg + config.bc_weight * bc, atol=1e-6, rtol=1e-5)
+
+
 def set_linear_critic(critic: nn.Module, action_slot: slice, slope: torch.Tensor) -> None:
     """Makes an MLP critic (two hidden ReLU layers) Q = slope . a_i of agent i's action, read from its slot in the
     critic's input: one unit carries it, kept in ReLU's linear part by an offset that the last bias takes away."""
