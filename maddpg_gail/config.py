@@ -228,6 +228,10 @@ DEFAULT_NUM_ENVS = 128
 RECIPE_BC_WEIGHT = 3.0
 IMITATION_ACTOR_INPUTS = ("assignment", "distances")  # the first the scenario defines, under imitation
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
+# epochs of cloning: a bc run's clone fits best at 1000; MAGAIL's clone start needs fewer, its cloning term trains
+# on (as good MAGAIL runs at 300 on four experts, 7 s less a run: docs/benchmarks.md)
+BC_EPOCHS = 1000
+MAGAIL_BC_EPOCHS = 300
 
 
 def plane_symmetries_defined(config: Config) -> bool:
@@ -264,6 +268,7 @@ def imitation_actor_inputs(config: Config) -> str:
 RECIPE: dict[str, Callable[[Config], Any]] = {
     "num_envs": lambda config: min(DEFAULT_NUM_ENVS, config.episodes) if config.episodes > 0 else DEFAULT_NUM_ENVS,
     "bc_init": lambda config: config.reward == "gail",
+    "bc_epochs": lambda config: MAGAIL_BC_EPOCHS if config.reward == "gail" else BC_EPOCHS,
     "bc_weight": lambda config: RECIPE_BC_WEIGHT if config.reward == "gail" else 0.0,
     "actor_warmup_updates": lambda config: RECIPE_WARMUP_UPDATES if config.bc_init else 0,
     "discriminator_symmetries": lambda config: config.reward == "gail" and plane_symmetries_defined(config),
@@ -355,7 +360,7 @@ class Config:
     discriminator_lr: float = setting(3e-4, "discriminators' learning rate", RATE)
     discriminator_grad_penalty: float = setting(10.0, "keeps D smooth so its reward stays informative", WEIGHT)
     discriminator_label_smoothing: float = setting(0.0, "label smoothing of D's targets", Real(0, 0.5, high_open=True))
-    discriminator_update_every: int = setting(4, "updates per discriminator step: the discriminators learn at every "
+    discriminator_update_every: int = setting(8, "updates per discriminator step: the discriminators learn at every "
                                                  "k-th update of the actors and critics (1/k of D's cost, and a "
                                                  "reward that moves less under the critics)", POSITIVE)
     discriminator_state_matched: float = setting(0.0, "fraction of D's policy samples that pair expert "
@@ -365,8 +370,10 @@ class Config:
               "default: on under --reward gail wherever the scenario has them", Flag())
     bc_init: bool | None = setting(None, "behaviour-clone the actors before training; default: on under --reward gail",
                                    Flag())
-    bc_epochs: int = setting(1000, "epochs over the demonstrations, for bc and --bc-init", POSITIVE)
-    bc_batch_size: int = setting(256, "behaviour cloning batch size", POSITIVE)
+    bc_epochs: int | None = setting(None, f"epochs over the demonstrations, for bc and --bc-init; default: "
+                                          f"{BC_EPOCHS}, {MAGAIL_BC_EPOCHS} under --reward gail", POSITIVE)
+    bc_batch_size: int = setting(256, "expert samples per cloning step: of bc and --bc-init, and of the cloning term "
+                                      "at each actor update", POSITIVE)
     bc_lr: float = setting(1e-3, "behaviour cloning learning rate", RATE)
     bc_weight: float | None = setting(None, "weight of a behaviour-cloning term in each actor's loss (needs --demos); "
                                             f"default: {RECIPE_BC_WEIGHT:g} under --reward gail, else 0", WEIGHT)

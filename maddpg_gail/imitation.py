@@ -88,7 +88,7 @@ class Imitation:
         """The cloning term on a fresh expert batch, where `bc_weight` asks for one and the actors update."""
         cfg = self.config
         if cfg.bc_weight > 0 and update_actors:
-            return CloningTerm(*self.expert_sample(cfg.batch_size, cfg.bc_symmetries), cfg.bc_weight)
+            return CloningTerm(*self.expert_sample(cfg.bc_batch_size, cfg.bc_symmetries), cfg.bc_weight)
         return None
 
     # --- the imitation step -----------------------------------------------------------------------

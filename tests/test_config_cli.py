@@ -12,7 +12,7 @@ import pytest
 from maddpg_gail import cli
 from maddpg_gail.reports import report
 from maddpg_gail.variants import CompareError, parse_variants
-from maddpg_gail.config import DEFAULT_NUM_ENVS, Config, ConfigError
+from maddpg_gail.config import BC_EPOCHS, DEFAULT_NUM_ENVS, MAGAIL_BC_EPOCHS, Config, ConfigError
 from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -301,6 +301,10 @@ def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
     assert recipe_of(Config(reward="gail", demos="d.npz", bc_init=False)) == (False, 3.0, 0, True, True)
     assert recipe_of(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0)) == (False, 0.0, 0, True, False)
     assert recipe_of(Config(demos="d.npz", bc_init=True)) == (True, 0.0, 2000, False, True)
+    # cloning epochs: fewer for MAGAIL's clone start, whose cloning term trains on, than for a bc run's clone
+    assert Config(reward="gail", demos="d.npz").bc_epochs == MAGAIL_BC_EPOCHS == 300
+    assert bc.bc_epochs == Config(demos="d.npz", bc_init=True).bc_epochs == BC_EPOCHS == 1000
+    assert Config(reward="gail", demos="d.npz", bc_epochs=50).bc_epochs == 50
 
 
 def test_spread_imitation_gives_the_actors_the_assignment_by_default_and_relabels_nothing():

@@ -138,7 +138,7 @@ def test_a_run_saved_before_discriminator_update_every_resumes_with_a_step_at_ev
     run_dir, _ = train(config, tmp_path / "run")
     checkpoint = run_dir / "checkpoints" / "checkpoint.pt"
     state = load_checkpoint(checkpoint)
-    assert state["config"]["discriminator_update_every"] == 4  # today's default, saved with the run
+    assert state["config"]["discriminator_update_every"] == 8  # today's default, saved with the run
     for values in (state["config"], saved := json.loads((run_dir / "config.json").read_text())):
         del values["discriminator_update_every"]  # as a run from before the field saved it
     save_checkpoint(state, checkpoint)
@@ -200,8 +200,9 @@ def test_symmetries_turn_the_discriminators_samples_on_both_sides(tiny_config, d
 
 @pytest.mark.parametrize("relabel_entities", [False, True])
 def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_path, tmp_path, relabel_entities):
+    """... and the cloning term draws bc_batch_size expert samples, as a cloning step does."""
     config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), bc_weight=0.5,
-                                 bc_symmetries=True, relabel_entities=relabel_entities)
+                                 bc_symmetries=True, relabel_entities=relabel_entities, bc_batch_size=24)
     trainer = Trainer(config, tmp_path / "run")
     for _ in range(60):
         trainer.collect_step()
@@ -211,6 +212,7 @@ def test_bc_symmetries_turn_the_cloning_terms_expert_batches(tiny_config, demos_
         seen.append(term and (term.obs, term.actions)) or update(batch, update_actors, term, **kw))
     trainer.learn()
     assert seen and all(expert is not None for expert in seen)
+    assert config.batch_size != 24 and all(len(o) == 24 for obs, _ in seen for o in obs)
     for expert in seen:
         assert_turned_recorded_steps(trainer.imitation.symmetries, expert, trainer.imitation.expert.obs, trainer.imitation.expert.actions)
 
