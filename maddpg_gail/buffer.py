@@ -110,7 +110,7 @@ class ReplayBuffer:
         rows_until_newest = (self.pos - start - 1) % self.capacity + 1
         written = self._step_offsets < rows_until_newest[:, None]
         rewards_and_flags = self.storage[:, self._rewards_start :].index_select(0, index.flatten())
-        rewards_and_flags = rewards_and_flags.view(batch_size, self.n_step, -1)  # [B, n, n_agents + 2]
+        rewards_and_flags = rewards_and_flags.view(batch_size, self.n_step, self.n_agents + 2)  # (B = 0 too)
         ended = rewards_and_flags[..., -2:].sum(dim=-1) > 0
         ended_before = (ended.cumsum(dim=1) - ended.long()) > 0
         counts = written & ~ended_before  # [B, n]: True for the first m steps

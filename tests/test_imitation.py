@@ -71,8 +71,10 @@ def test_the_discriminators_rewards_follow_the_learners_precision(tiny_config, d
         assert trainer.imitation.gail.bfloat16_rewards == trainer.learner.bfloat16 == bfloat16
 
 
-def test_state_matched_samples_pair_expert_observations_with_the_policys_actions(tiny_config, demos_path, tmp_path):
-    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_state_matched=0.25)
+@pytest.mark.parametrize("fraction", [0.25, 1.0])  # 1.0: every policy sample, none from the replay buffer
+def test_state_matched_samples_pair_expert_observations_with_the_policys_actions(tiny_config, demos_path, tmp_path,
+                                                                                 fraction):
+    config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), discriminator_state_matched=fraction)
     trainer = Trainer(config, tmp_path / "run")
     for _ in range(60):
         trainer.collect_step()
@@ -81,7 +83,7 @@ def test_state_matched_samples_pair_expert_observations_with_the_policys_actions
     trainer.imitation.gail.update = lambda expert, policy: seen.append(policy) or update(expert, policy)
     trainer.imitation.update_discriminators(trainer.buffer, trainer.explore)
     (obs, actions), = seen
-    matched = round(config.batch_size * 0.25)
+    matched = round(config.batch_size * fraction)
     assert [len(o) for o in obs] == [len(a) for a in actions] == [config.batch_size] * 3
     for i in range(3):
         expert_obs = {tuple(row) for row in trainer.imitation.expert.obs[i].tolist()}
