@@ -107,6 +107,9 @@ def spread_layout_defined(scenario: str, env_kwargs: dict[str, Any]) -> bool:
 class AgentLandmarkDistances(nn.Module):
     """An actor's inputs: its observation, then the distance from every agent to every landmark in it.
 
+    Every row's features are the same whatever batch it comes in, to the bit (a test): each offset is a difference
+    of two observation columns, exact in any order of the product's sum, and each norm is of its own two values.
+
     Which landmark a simple_spread_v3 agent should take depends on all of these distances at once (who
     is nearest to what); a small MLP learns that poorly from the offsets alone (README, imitation).
     Computed from the agent's own observation: the actor stays decentralized.
@@ -164,7 +167,9 @@ class AgentLandmarkAssignment(AgentLandmarkDistances):
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         with torch.autocast(obs.device.type, enabled=False):  # in float32 under mixed precision too
             distances = self.layout.distances(obs)
-            totals = distances @ self.pairing_incidence.to(distances.dtype)  # [..., P]
+            # each total in float64, where a sum of N float32 distances is exact: the same pairing whatever the
+            # order of the sum, so for every batch size (greedy evaluation computes these per batch, `Policy`)
+            totals = distances.double() @ self.pairing_incidence.double()  # [..., P]
             mine = self.observer_landmark[totals.argmin(dim=-1)]
             offsets = self.layout.landmark_offsets(obs)  # [..., N, 2]
             target = offsets.gather(-2, mine[..., None, None].expand(*mine.shape, 1, 2)).squeeze(-2)

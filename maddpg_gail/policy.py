@@ -51,9 +51,11 @@ class Policy:
             obs = torch.as_tensor(np.asarray(observations[agent], dtype=np.float32), device=self.device)
             if stochastic:
                 action = actor.explore(obs, self.noise_std)
-            else:  # row by row: torch's CPU matmuls round differently with the batch size, and an observation
-                # must get the same greedy action alone (a plain loop over one env) as in evaluate's batch
-                action = torch.cat([actor.greedy(row) for row in obs.split(1)])
+            else:  # the network row by row: torch's CPU matmuls round differently with the batch size, and an
+                # observation must get the same greedy action alone (a plain loop over one env) as in evaluate's
+                # batch; its input features once for the batch, as they are the same for every batch size (spread.py)
+                inputs = actor.inputs(obs)
+                action = torch.cat([actor.greedy_action(actor.net(row)) for row in inputs.split(1)])
             actions[agent] = actor.action.to_env(action)
         return actions
 

@@ -75,9 +75,21 @@ def continuous_run(tmp_path_factory) -> Path:
     return run_dir
 
 
-@pytest.mark.parametrize("kind", ["discrete", "continuous"])
-def test_a_plain_mpe2_loop_reproduces_evaluate_json_to_the_last_digit(kind, finished_run, continuous_run, capsys):
-    run = finished_run if kind == "discrete" else continuous_run
+@pytest.fixture(scope="module")
+def assignment_run(tmp_path_factory) -> Path:
+    """Actors with input features, which evaluate computes per batch and a plain loop per observation."""
+    from tests.conftest import TINY_CONFIG
+
+    config = dataclasses.replace(TINY_CONFIG, actor_inputs="assignment", episodes=6)
+    run_dir, _ = train(config, tmp_path_factory.mktemp("assignment") / "run")
+    return run_dir
+
+
+@pytest.mark.parametrize("kind", ["discrete", "continuous", "assignment"])
+def test_a_plain_mpe2_loop_reproduces_evaluate_json_to_the_last_digit(kind, request, capsys):
+    run = request.getfixturevalue({"discrete": "finished_run", "continuous": "continuous_run",
+                                   "assignment": "assignment_run"}[kind])
+    capsys.readouterr()  # what training the run printed, where it trained now
     result = evaluate_json(capsys, str(run), "--episodes", "5", "--seed", "3")
     assert result["episode_seeds"] == [int(s) for s in np.random.SeedSequence(3).generate_state(5)]
     plain = plain_mpe2_returns(run, result["episode_seeds"])

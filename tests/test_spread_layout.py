@@ -108,3 +108,27 @@ def test_the_assignment_is_refused_beyond_five_agents():
     assert AgentLandmarkAssignment.defined_for(SpreadLayout(5))
     with pytest.raises(ValueError, match="assignment: defined for up to 5 agents, not 6"):
         AgentLandmarkAssignment(SpreadLayout(6))
+
+
+@pytest.mark.parametrize("features", [AgentLandmarkDistances, AgentLandmarkAssignment])
+@pytest.mark.parametrize("n", [3, 4])
+def test_actor_features_of_a_row_are_the_same_in_any_batch(features, n):
+    """Greedy evaluation computes the features per batch and the network per row (`Policy.act_batch`): a row's
+    features must not depend, to the bit, on the batch it comes in. Half the worlds are mirrored about the y axis,
+    agents and landmarks alike, so that pairings tie in exact arithmetic and a rounding that depends on the order
+    of a sum would break the tie differently in different batches."""
+    features = features(SpreadLayout(n))
+    generator = torch.Generator().manual_seed(0)
+    positions = torch.rand(300, 2 * n, 2, generator=generator) * 4 - 2  # n agents, then n landmarks
+    mirrored = positions.clone()
+    mirrored[:, 1::2] = positions[:, 0::2] * torch.tensor([-1.0, 1.0])  # each odd entity mirrors the even one before
+    rows = []
+    for world in torch.cat([positions, mirrored]):
+        agents, landmarks = world[:n], world[n:]
+        rows.append(torch.cat([torch.zeros(2), agents[0], (landmarks - agents[0]).flatten(),
+                               (agents[1:] - agents[0]).flatten(), torch.zeros(2 * (n - 1))]))
+    obs = torch.stack(rows)
+    batched = features(obs)
+    alone = torch.cat([features(row) for row in obs.split(1)])
+    assert torch.equal(batched, alone)
+    assert torch.equal(features(obs.view(4, -1, 6 * n)).view(len(obs), -1), batched)  # the learner's [G, B, in]
