@@ -221,7 +221,8 @@ OWN_FIELDS = ("max_cycles", "continuous_actions")
 # discriminators (and the clone) on samples turned by the plane's symmetries. It measured best or level with the
 # best on two scenarios, three experts and 20 to 1000 demonstrations. On simple_spread_v3 the actors also see the
 # agent-landmark distances and the landmark the least-total-distance assignment gives them (distances alone beyond
-# 5 agents), and cloning runs 1000 epochs (docs/imitation.md, "The defaults on experts never seen").
+# 5 agents), and a bc run clones for 1000 epochs, MAGAIL's clone start for 300 (docs/imitation.md, "The defaults on
+# experts never seen").
 # envs stepped together: more make each step's fixed cost (acting, the batched env's numpy calls) a smaller share
 # of a transition's, at the learning of 32 (docs/benchmarks.md); a run of fewer episodes steps as many envs as that
 DEFAULT_NUM_ENVS = 128
@@ -229,7 +230,7 @@ RECIPE_BC_WEIGHT = 3.0
 IMITATION_ACTOR_INPUTS = ("assignment", "distances")  # the first the scenario defines, under imitation
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
 # epochs of cloning: a bc run's clone fits best at 1000; MAGAIL's clone start needs fewer, its cloning term trains
-# on (as good MAGAIL runs at 300 on four experts, 7 s less a run: docs/benchmarks.md)
+# on (as good MAGAIL runs at 300 on six datasets, 7 s less a run: docs/benchmarks.md)
 BC_EPOCHS = 1000
 MAGAIL_BC_EPOCHS = 300
 
