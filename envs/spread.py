@@ -154,8 +154,9 @@ class AgentLandmarkAssignment(AgentLandmarkDistances):
         # not in state dicts, as below: they follow from N. The observer comes first in its own observation.
         self.register_buffer("observer_landmark", pairings[:, 0].clone(), persistent=False)
         # [N * N, P]: 1 where pairing p pairs agent k with landmark l (column k * N + l of `distances`, agent-major),
-        # so that distances times it is every pairing's total distance: one product, 4x faster than gathering them
-        incidence = torch.zeros(n * n, len(pairings))
+        # so that distances times it is every pairing's total distance: one product, 4x faster than gathering them;
+        # float64, as the totals are (forward)
+        incidence = torch.zeros(n * n, len(pairings), dtype=torch.float64)
         incidence[torch.arange(n) * n + pairings, torch.arange(len(pairings))[:, None]] = 1.0
         self.register_buffer("pairing_incidence", incidence, persistent=False)
         self.extra_dims = n**2 + 2 + n
@@ -169,7 +170,7 @@ class AgentLandmarkAssignment(AgentLandmarkDistances):
             distances = self.layout.distances(obs)
             # each total in float64, where a sum of N float32 distances is exact: the same pairing whatever the
             # order of the sum, so for every batch size (greedy evaluation computes these per batch, `Policy`)
-            totals = distances.double() @ self.pairing_incidence.double()  # [..., P]
+            totals = distances.double() @ self.pairing_incidence.double()  # [..., P]; .double(): no copy if float64
             mine = self.observer_landmark[totals.argmin(dim=-1)]
             offsets = self.layout.landmark_offsets(obs)  # [..., N, 2]
             target = offsets.gather(-2, mine[..., None, None].expand(*mine.shape, 1, 2)).squeeze(-2)
