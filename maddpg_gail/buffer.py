@@ -106,26 +106,33 @@ class ReplayBuffer:
             return self._batch(rows, rewards, discount)
         # Rows are gathered with index_select: on a CPU it is about twice as fast as indexing with a tensor.
         index = (start[:, None] + self._step_offsets) % self.capacity  # [B, n]: the same env's next steps
+        if reward_fn is None:  # the stored rewards: of the n steps, only their columns and the flags
+            step_rows = None
+            rewards_and_flags = self.storage[:, self._rewards_start :].index_select(0, index.flatten())
+        else:  # rewards from each step's obs and actions: the n steps' whole rows, gathered once for all uses
+            step_rows = self.storage.index_select(0, index.flatten())
+            step_rows = step_rows.view(batch_size, self.n_step, self.storage.shape[1])
+            rewards_and_flags = step_rows[..., self._rewards_start :]
+        rewards_and_flags = rewards_and_flags.reshape(batch_size, self.n_step, self.n_agents + 2)  # (B = 0 too)
         # A step counts if it has been written after the start row and no episode ended before it.
         rows_until_newest = (self.pos - start - 1) % self.capacity + 1
         written = self._step_offsets < rows_until_newest[:, None]
-        rewards_and_flags = self.storage[:, self._rewards_start :].index_select(0, index.flatten())
-        rewards_and_flags = rewards_and_flags.view(batch_size, self.n_step, self.n_agents + 2)  # (B = 0 too)
         ended = rewards_and_flags[..., -2:].sum(dim=-1) > 0
         ended_before = (ended.cumsum(dim=1) - ended.long()) > 0
-        counts = written & ~ended_before  # [B, n]: True for the first m steps
+        counts = written & ~ended_before  # [B, n]: True for the first m steps (m >= 1)
         m = counts.sum(dim=1)
         weights = self._step_discounts * counts  # [B, n]
-        if reward_fn is None:
-            step_rewards = rewards_and_flags[..., :-2]
-        else:
-            step_rows = self.storage.index_select(0, index.flatten())[:, : self._next_obs_start]
-            step_rewards = reward_fn(*self._obs_and_actions(step_rows)).view(batch_size, self.n_step, -1)
-        rewards = (step_rewards * weights[..., None]).sum(dim=1)
-        last = index.gather(1, (m - 1)[:, None]).squeeze(1)
         # obs and actions from the first step; next obs and flags from the m-th (rewards are replaced)
-        rows = torch.cat([self.storage.index_select(0, start)[:, : self._next_obs_start],
-                          self.storage.index_select(0, last)[:, self._next_obs_start :]], dim=1)
+        if step_rows is None:
+            step_rewards = rewards_and_flags[..., :-2]
+            last = index.gather(1, (m - 1)[:, None]).squeeze(1)
+            first_rows, last_rows = self.storage.index_select(0, start), self.storage.index_select(0, last)
+        else:
+            step_rewards = reward_fn(*self._obs_and_actions(step_rows.flatten(0, 1)))
+            step_rewards = step_rewards.view(batch_size, self.n_step, self.n_agents)
+            first_rows, last_rows = step_rows[:, 0], step_rows[torch.arange(batch_size, device=self.device), m - 1]
+        rewards = (step_rewards * weights[..., None]).sum(dim=1)
+        rows = torch.cat([first_rows[:, : self._next_obs_start], last_rows[:, self._next_obs_start :]], dim=1)
         return self._batch(rows, rewards, self.gamma ** m.float())
 
     def _allocate(self) -> None:

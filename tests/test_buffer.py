@@ -214,3 +214,24 @@ def test_a_state_dict_that_does_not_fit_is_refused():
     narrow = ReplayBuffer(16, [3], [2], torch.device("cpu"), seed=0, num_envs=2)
     with pytest.raises(ValueError, match=r"^replay buffer rows of shape \(10, 26\) do not fit \(16, 11\)$"):
         narrow.load_state_dict(source.state_dict())
+
+
+@pytest.mark.parametrize("batch_size", [0, 300])
+def test_a_reward_fn_that_gives_the_stored_rewards_samples_the_same_batch_as_none(batch_size):
+    """The two paths of n-step sampling (stored rewards; rewards worked out from the steps' rows) return the same
+    transitions: first step's obs and actions, the m-th step's next obs and flags, the same discounts."""
+    def filled() -> ReplayBuffer:  # odd ids terminate (`transitions`): returns of 1 to 3 steps
+        buffer = make_buffer(40, num_envs=4, n_step=3, gamma=0.5)
+        for step in range(12):  # wraps round the 40 rows
+            buffer.add(*transitions(4, 4 * step))
+        return buffer
+
+    def stored(obs, actions):  # transitions() writes each row's id into its obs and rewards (id, -id)
+        return torch.stack([obs[0][:, 0], -obs[0][:, 0]], dim=1)
+
+    expected, got = filled().sample(batch_size), filled().sample(batch_size, reward_fn=stored)
+    for a, b in zip(expected, got):
+        for x, y in zip(a if isinstance(a, list) else [a], b if isinstance(b, list) else [b]):
+            assert x.shape == y.shape and torch.equal(x, y)
+    if batch_size:
+        assert {0.5, 0.125} <= set(expected.discount.tolist())  # 1-step returns (terminated) and 3-step ones
