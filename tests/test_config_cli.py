@@ -12,7 +12,8 @@ import pytest
 from maddpg_gail import cli
 from maddpg_gail.reports import report
 from maddpg_gail.variants import CompareError, parse_variants
-from maddpg_gail.config import BC_EPOCHS, DEFAULT_NUM_ENVS, MAGAIL_BC_EPOCHS, Config, ConfigError
+from maddpg_gail.config import (ACTOR_LR, BC_EPOCHS, DEFAULT_NUM_ENVS, MAGAIL_ACTOR_LR, MAGAIL_BC_EPOCHS, Config,
+                                 ConfigError)
 from maddpg_gail.trainer import train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -305,6 +306,13 @@ def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
     assert Config(reward="gail", demos="d.npz").bc_epochs == MAGAIL_BC_EPOCHS == 300
     assert bc.bc_epochs == Config(demos="d.npz", bc_init=True).bc_epochs == BC_EPOCHS == 1000
     assert Config(reward="gail", demos="d.npz", bc_epochs=50).bc_epochs == 50
+    # the actors' learning rate: MAGAIL fine-tunes its clone start at a tenth of the rate of a run from scratch
+    assert Config(reward="gail", demos="d.npz").actor_lr == MAGAIL_ACTOR_LR == 3e-4
+    assert Config().actor_lr == Config(demos="d.npz", bc_init=True).actor_lr == ACTOR_LR == 3e-3
+    assert Config(reward="gail", demos="d.npz", actor_lr=1e-3).actor_lr == 1e-3
+    assert Config(demos="d.npz").replace(reward="gail").actor_lr == MAGAIL_ACTOR_LR  # a sweep's magail variant
+    old = {**Config().to_dict(), "reward": "gail", "demos": "d.npz"}  # a config.json of before this default
+    assert Config.from_saved(old).actor_lr == ACTOR_LR
 
 
 def test_spread_imitation_gives_the_actors_the_assignment_by_default_and_relabels_nothing():

@@ -140,7 +140,7 @@ def test_a_run_saved_before_discriminator_update_every_resumes_with_a_step_at_ev
     run_dir, _ = train(config, tmp_path / "run")
     checkpoint = run_dir / "checkpoints" / "checkpoint.pt"
     state = load_checkpoint(checkpoint)
-    assert state["config"]["discriminator_update_every"] == 8  # today's default, saved with the run
+    assert state["config"]["discriminator_update_every"] == 16  # today's default, saved with the run
     for values in (state["config"], saved := json.loads((run_dir / "config.json").read_text())):
         del values["discriminator_update_every"]  # as a run from before the field saved it
     save_checkpoint(state, checkpoint)
