@@ -32,6 +32,8 @@ GRADIENT_ESTIMATORS = ("straight_through_gumbel", "gumbel_rao")
 # Fields that only matd3 reads, and those that only discrete actions read: a changed value elsewhere would do nothing
 MATD3_FIELDS = ("target_noise", "target_noise_clip", "policy_delay")
 ESTIMATOR_FIELDS = ("gradient_estimator", "gumbel_rao_samples", "gumbel_temperature")
+# and those that only continuous actions read (discrete actions explore by sampling the policy's softmax)
+EXPLORATION_FIELDS = ("exploration_noise_start", "exploration_noise_end", "exploration_decay_episodes")
 MAX_SEED = 2**32 - 1
 
 
@@ -449,6 +451,10 @@ class Config:
         for name in ESTIMATOR_FIELDS:
             if self.continuous_actions and getattr(self, name) != defaults[name]:
                 raise ConfigError(name, "a gradient estimator of discrete actions: --continuous-actions has none")
+        for name in EXPLORATION_FIELDS:
+            if not self.continuous_actions and getattr(self, name) != defaults[name]:
+                raise ConfigError(name, "the exploration noise of continuous actions: discrete actions explore by "
+                                        "sampling the policy, so it needs --continuous-actions")
         if self.gradient_estimator != "gumbel_rao" and self.gumbel_rao_samples != defaults["gumbel_rao_samples"]:
             raise ConfigError("gumbel_rao_samples", "only --gradient-estimator gumbel_rao uses it")
         capacity = replay_capacity(self.buffer_size, self.num_envs)

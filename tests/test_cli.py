@@ -83,6 +83,8 @@ USAGE_ERRORS = [
     (["--continuous-actions", "--gradient-estimator", "gumbel_rao"],
      ["--gradient-estimator", "a gradient estimator of discrete actions: --continuous-actions has none"]),
     (["--gumbel-rao-samples", "4"], ["--gumbel-rao-samples", "only --gradient-estimator gumbel_rao uses it"]),
+    (["--exploration-noise-start", "0.05"],
+     ["--exploration-noise-start", "the exploration noise of continuous actions", "needs --continuous-actions"]),
 ]
 
 

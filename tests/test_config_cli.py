@@ -384,3 +384,12 @@ def test_a_sweeps_magail_variant_gets_the_recipe_and_is_named_without_it():
     assert variant_of(magail, Path("run")) == "magail"
     assert variant_of(magail.replace(bc_init=False), Path("run")) == "magail+no-bc-init"
     assert recipe_of(variant_config(Config(demos="d.npz"), "maddpg", seed=0)) == (False, 0.0, 0, False, False)
+
+
+@pytest.mark.parametrize("name, value", [("exploration_noise_start", 0.05), ("exploration_noise_end", 0.0),
+                                         ("exploration_decay_episodes", 500)])
+def test_exploration_noise_fields_are_refused_with_discrete_actions(name, value):
+    """Discrete actions explore by sampling the policy: a noise setting would change nothing, silently."""
+    with pytest.raises(ConfigError, match=f"^{name}: the exploration noise of continuous actions"):
+        Config(**{name: value})
+    assert getattr(Config(continuous_actions=True, **{name: value}), name) == value

@@ -32,8 +32,10 @@ def test_stored_terminated_flags_stay_false_through_mpe_truncation(tiny_config, 
 @pytest.mark.parametrize("continuous", [False, True])
 @pytest.mark.parametrize("scenario", ["simple_spread_v3", "simple_speaker_listener_v4"])
 def test_every_action_sent_to_the_env_is_inside_its_space(tiny_config, tmp_path, scenario, continuous):
+    # continuous: noise far wider than the box (discrete actions have none)
+    noise = {"exploration_noise_start": 5.0} if continuous else {}
     config = dataclasses.replace(tiny_config, scenario=scenario, continuous_actions=continuous, env_backend="mpe2",
-                                 exploration_noise_start=5.0)  # noise far wider than the box
+                                 **noise)
     trainer = Trainer(config, tmp_path)
     checked = []
     for env in trainer.env.envs:
