@@ -65,15 +65,17 @@ class DiscriminatorStats(NamedTuple):
 class Discriminators(nn.Module):
     """One discriminator per agent; `forward` gives logits [B, n_agents], high for expert-like samples."""
 
-    def __init__(self, obs_dims: list[int], action_dims: list[int], hidden_sizes: tuple[int, ...], centralized: bool):
+    def __init__(self, obs_dims: list[int], action_dims: list[int], hidden_sizes: tuple[int, ...], centralized: bool,
+                 stack: bool = True):
         super().__init__()
         self.centralized = centralized
         joint = sum(obs_dims) + sum(action_dims)
         in_dims = [joint if centralized else o + a for o, a in zip(obs_dims, action_dims)]
         self.nets = nn.ModuleList(mlp(d, hidden_sizes, 1) for d in in_dims)
         # evaluated as stacks of the agents whose discriminators share a shape (networks.AgentStacks), which
-        # own the weights' memory: train `stacked_parameters()`
-        self.groups = shape_groups(in_dims)
+        # own the weights' memory: train `stacked_parameters()`; with `stack` False, one network at a time (as the
+        # learner's --no-stack-agents: the same math)
+        self.groups = shape_groups(in_dims, stack)
         self.stacks = AgentStacks(list(self.nets), self.groups)
 
     def _apply(self, fn, recurse=True):

@@ -67,7 +67,8 @@ class Imitation:
             self.demos_digest = file_digest(cfg.demos)
         if cfg.reward == "gail":
             discriminators = Discriminators(obs_dims, action_dims, tuple(cfg.hidden_sizes),
-                                            centralized=cfg.discriminator == "centralized").to(device)
+                                            centralized=cfg.discriminator == "centralized",
+                                            stack=cfg.stack_agents).to(device)
             self.gail = DiscriminatorTrainer(
                 discriminators, cfg.discriminator_lr, cfg.discriminator_reward,
                 cfg.discriminator_label_smoothing, cfg.discriminator_grad_penalty,

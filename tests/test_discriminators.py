@@ -248,15 +248,18 @@ class PerAgentDiscriminators(torch.nn.Module):
 @pytest.mark.parametrize("centralized", [False, True])
 def test_stacked_discriminator_updates_are_the_per_agent_updates(centralized):
     """Three agents, two of one shape: the stacked trainer's steps (loss, gradient penalty, Adam) are the ones of
-    per-agent discriminators with one Adam over all their parameters; and a state saved by such per-agent
-    discriminators (before the stacks) resumes in the stacks."""
+    per-agent discriminators with one Adam over all their parameters, and of `stack=False` (one network at a time);
+    and a state saved by such per-agent discriminators (before the stacks) resumes in either."""
     obs_dims, action_dims = [4, 6, 4], [3, 2, 3]
     torch.manual_seed(0)
     stacked = Discriminators(obs_dims, action_dims, (16, 16), centralized)
     assert stacked.groups == ([[0, 1, 2]] if centralized else [[0, 2], [1]])
     reference = PerAgentDiscriminators(stacked)
+    unstacked = Discriminators(obs_dims, action_dims, (16, 16), centralized, stack=False)  # --no-stack-agents
+    assert unstacked.groups == [[0], [1], [2]]
+    unstacked.load_state_dict(stacked.state_dict())
     trainers = [DiscriminatorTrainer(d, lr=1e-2, reward_form="softplus", label_smoothing=0.0, grad_penalty=10.0)
-                for d in (stacked, reference)]
+                for d in (stacked, reference, unstacked)]
 
     def step(seed):
         generator = torch.Generator().manual_seed(seed)
@@ -267,11 +270,13 @@ def test_stacked_discriminator_updates_are_the_per_agent_updates(centralized):
         for trainer in trainers:
             torch.manual_seed(seed)  # the gradient penalty's mixing weights
             results.append(trainer.update(expert, policy))
-        torch.testing.assert_close(results[0].loss, results[1].loss)
+        for result in results[1:]:
+            torch.testing.assert_close(results[0].loss, result.loss)
 
     def assert_same():
-        for a, b in zip(stacked.nets.parameters(), reference.nets.parameters()):
-            torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+        for other in (reference, unstacked):
+            for a, b in zip(stacked.nets.parameters(), other.nets.parameters()):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
     for seed in range(3):
         step(seed)
@@ -279,7 +284,9 @@ def test_stacked_discriminator_updates_are_the_per_agent_updates(centralized):
     saved = io.BytesIO()
     torch.save({"discriminators": reference.state_dict(), "optimizer": trainers[1].optimizer.state_dict()}, saved)
     saved.seek(0)
-    trainers[0].load_state_dict(torch.load(saved, weights_only=True))
+    for trainer in (trainers[0], trainers[2]):
+        saved.seek(0)
+        trainer.load_state_dict(torch.load(saved, weights_only=True))
     step(7)
     assert_same()
 

@@ -71,6 +71,13 @@ def test_the_discriminators_rewards_follow_the_learners_precision(tiny_config, d
         assert trainer.imitation.gail.bfloat16_rewards == trainer.learner.bfloat16 == bfloat16
 
 
+def test_the_discriminators_are_stacked_as_the_learners_networks_are(tiny_config, demos_path, tmp_path):
+    for stack_agents, groups in ((True, [[0, 1, 2]]), (False, [[0], [1], [2]])):
+        config = dataclasses.replace(tiny_config, reward="gail", demos=str(demos_path), stack_agents=stack_agents)
+        trainer = Trainer(config, tmp_path / str(stack_agents))
+        assert trainer.imitation.gail.discriminators.groups == groups
+
+
 @pytest.mark.parametrize("fraction", [0.25, 1.0])  # 1.0: every policy sample, none from the replay buffer
 def test_state_matched_samples_pair_expert_observations_with_the_policys_actions(tiny_config, demos_path, tmp_path,
                                                                                  fraction):
