@@ -303,7 +303,7 @@ def test_fields_left_unset_follow_the_recipe_for_the_kind_of_run():
     assert recipe_of(Config(reward="gail", demos="d.npz", bc_init=False, bc_weight=0)) == (False, 0.0, 0, True, False)
     assert recipe_of(Config(demos="d.npz", bc_init=True)) == (True, 0.0, 2000, False, True)
     # cloning epochs: fewer for MAGAIL's clone start, whose cloning term trains on, than for a bc run's clone
-    assert Config(reward="gail", demos="d.npz").bc_epochs == MAGAIL_BC_EPOCHS == 300
+    assert Config(reward="gail", demos="d.npz").bc_epochs == MAGAIL_BC_EPOCHS == 100
     assert bc.bc_epochs == Config(demos="d.npz", bc_init=True).bc_epochs == BC_EPOCHS == 1000
     assert Config(reward="gail", demos="d.npz", bc_epochs=50).bc_epochs == 50
     # the actors' learning rate: MAGAIL fine-tunes its clone start at a tenth of the rate of a run from scratch
