@@ -283,7 +283,6 @@ def test_stacked_discriminator_updates_are_the_per_agent_updates(centralized):
     assert_same()
     saved = io.BytesIO()
     torch.save({"discriminators": reference.state_dict(), "optimizer": trainers[1].optimizer.state_dict()}, saved)
-    saved.seek(0)
     for trainer in (trainers[0], trainers[2]):
         saved.seek(0)
         trainer.load_state_dict(torch.load(saved, weights_only=True))
