@@ -232,8 +232,8 @@ RECIPE_BC_WEIGHT = 3.0
 IMITATION_ACTOR_INPUTS = ("assignment", "distances")  # the first the scenario defines, under imitation
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
 # epochs of cloning: a bc run's clone fits best at 1000; MAGAIL's clone start needs fewer, its cloning term trains
-# on (MAGAIL runs as good at 100 as at 300 and 1000 on six datasets, 2 s less a run than 300: docs/imitation.md,
-# "A shorter clone start")
+# on (MAGAIL scored the same at 100 epochs as at 300 on six datasets, and before that at 300 as at 1000; 100 saves
+# 2 s a run: docs/imitation.md, "A shorter clone start")
 BC_EPOCHS = 1000
 MAGAIL_BC_EPOCHS = 100
 # the actors' learning rate: MAGAIL fine-tunes the clone it starts from at a tenth of a run's from scratch. At 3e-3
