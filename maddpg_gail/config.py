@@ -223,7 +223,7 @@ OWN_FIELDS = ("max_cycles", "continuous_actions")
 # discriminators (and the clone) on samples turned by the plane's symmetries. It measured best or level with the
 # best on two scenarios, three experts and 20 to 1000 demonstrations. On simple_spread_v3 the actors also see the
 # agent-landmark distances and the landmark the least-total-distance assignment gives them (distances alone beyond
-# 5 agents), and a bc run clones for 1000 epochs, MAGAIL's clone start for 300 (docs/imitation.md, "The defaults on
+# 5 agents), and a bc run clones for 1000 epochs, MAGAIL's clone start for 100 (docs/imitation.md, "The defaults on
 # experts never seen").
 # envs stepped together: more make each step's fixed cost (acting, the batched env's numpy calls) a smaller share
 # of a transition's, at the learning of 32 (docs/benchmarks.md); a run of fewer episodes steps as many envs as that
@@ -231,9 +231,11 @@ DEFAULT_NUM_ENVS = 128
 RECIPE_BC_WEIGHT = 3.0
 IMITATION_ACTOR_INPUTS = ("assignment", "distances")  # the first the scenario defines, under imitation
 RECIPE_WARMUP_UPDATES = 2000  # critic-only updates, so that the discriminators' early reward leaves the clone intact
-# epochs of cloning: a bc run's clone fits best at 1000; MAGAIL's clone start needs fewer, its cloning term trains
-# on (MAGAIL scored the same at 100 epochs as at 300 on six datasets, and before that at 300 as at 1000; 100 saves
-# 2 s a run: docs/imitation.md, "A shorter clone start")
+# epochs of cloning: a bc run's 1000 are best or level on spread and on 100 speaker-listener demonstrations; 20
+# speaker-listener demonstrations want 3000 or more, and spread loses with them, so no one count is best everywhere
+# (docs/imitation.md, "What the adversarial step adds on 20 demonstrations"). MAGAIL's clone start needs fewer, its
+# cloning term trains on (MAGAIL scored the same at 100 epochs as at 300 on six datasets, and before that at 300 as
+# at 1000; 100 saves 2 s a run: docs/imitation.md, "A shorter clone start")
 BC_EPOCHS = 1000
 MAGAIL_BC_EPOCHS = 100
 # the actors' learning rate: MAGAIL fine-tunes the clone it starts from at a tenth of a run's from scratch. At 3e-3
