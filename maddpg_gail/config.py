@@ -526,11 +526,13 @@ class Config:
         kept = {k: v for k, v in self.to_dict().items() if k not in self.auto_fields}
         return Config(**{**kept, **changes})
 
-    def defaults(self) -> dict[str, Any]:
+    def defaults(self, keep: tuple[str, ...] = ()) -> dict[str, Any]:
         """Every field as a run of this kind (`KIND_FIELDS`, and cloning alone where it trains no episodes) has
-        it by default: what a run is named against, so a MAGAIL run is not named by the recipe it follows."""
-        kind = {name: getattr(self, name) for name in KIND_FIELDS}
-        return Config(**kind, **({"episodes": 0} if self.episodes == 0 else {})).to_dict()
+        it by default: what a run is named against, so a MAGAIL run is not named by the recipe it follows.
+        `keep`: fields taken as this config has them too, so that what the recipe works out from them (a
+        --bc-init run's cloning symmetries) counts as a default."""
+        kind = {name: getattr(self, name) for name in (*KIND_FIELDS, *keep)}
+        return Config(**{**({"episodes": 0} if self.episodes == 0 else {}), **kind}).to_dict()
 
     @classmethod
     def from_saved(cls, values: dict[str, Any]) -> Config:

@@ -191,20 +191,24 @@ NAMED_BY_VARIANT = {"seed", "critic", "reward", "discriminator", "bc_init", "bc_
 
 def name_by_config(runs: list[Run]) -> None:
     """Give each run the name of its group: runs are grouped by their whole config but the seed, so two configs
-    never pool into one row. A group is named by its variant and, where the runs of that variant differ in
-    other fields, by those of its fields that differ from the defaults (e.g. "maddpg actor_lr=0.001")."""
+    never pool into one row. A group is named by its variant and by those of its other fields that differ from the
+    defaults where the report's runs do not all share them (e.g. "maddpg actor_lr=0.001"; a flag given to every run
+    names none). Across all the runs, not within a variant: "maddpg+bc-init algorithm=matd3" beside
+    "maddpg+bc-init+warmup=6000" must not read as plain MADDPG because it is the only maddpg+bc-init run."""
     def key(run: Run) -> str:
         return json.dumps({k: v for k, v in run.config.to_dict().items() if k != "seed"}, sort_keys=True)
 
+    every = [r.config.to_dict() for r in runs]
+    varying = [k for k in every[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in every}) > 1]
     by_variant: dict[str, list[Run]] = {}
     for run in runs:
         by_variant.setdefault(run.variant, []).append(run)
     for variant, members in by_variant.items():
         configs = [r.config.to_dict() for r in members]
-        varying = [k for k in configs[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in configs}) > 1]
         for run, config in zip(members, configs):
             # as the variant and its run folders are typed: algorithm=matd3 hidden_sizes=128,128
-            defaults = run.config.defaults()  # a MAGAIL run's symmetries are its recipe, not a difference
+            # a MAGAIL run's symmetries are its recipe, and a bc-init run's those of the label's bc_init: no difference
+            defaults = run.config.defaults(keep=tuple(sorted(NAMED_BY_VARIANT - {"seed"})))
             differences = [f"{k}={typed(config[k])}" for k in varying if config[k] != defaults[k]]
             run.variant = " ".join([variant, *differences])
         # a field told by the variant's name may still differ (e.g. episodes): never pool two configs

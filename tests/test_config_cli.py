@@ -232,6 +232,16 @@ def test_report_names_rows_and_gifs_by_values_as_typed(tmp_path, tiny_config):
     assert (tmp_path / "out" / "maddpg__algorithm=matd3__hidden_sizes=16,8__best.gif").is_file()
 
 
+def test_report_names_a_field_that_sets_a_row_apart_from_another_variants_rows(tmp_path, tiny_config):
+    # each run is alone in its variant label ("maddpg", "maddpg+warmup=2"): matd3 must still show in its row's name
+    short = dataclasses.replace(tiny_config, episodes=2, eval_interval=2, save_interval=2)
+    train(dataclasses.replace(short, algorithm="matd3"), tmp_path / "a")
+    train(dataclasses.replace(short, actor_warmup_updates=2), tmp_path / "b")
+    text = report([tmp_path / "a", tmp_path / "b"], tmp_path / "out", final_eval_episodes=2).read_text()
+    rows = [line.split(" | ")[0] for line in text.split("## Runs")[0].splitlines() if line.startswith("| maddpg")]
+    assert rows == ["| maddpg algorithm=matd3", "| maddpg+warmup=2"]
+
+
 def test_console_script_points_at_the_cli_when_installed():
     from importlib import metadata
 
