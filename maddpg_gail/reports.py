@@ -451,6 +451,8 @@ def report(run_dirs: list[Path], out: Path, final_eval_episodes: int = FINAL_EVA
     A normalized score column comes with a reference run, or with demonstrations (`demos`, or the dataset
     all the runs were trained with); the reference run wins when there are both.
     """
+    if not run_dirs:
+        raise CompareError("no run folders to report")
     runs = [load_run(Path(d), final_eval_episodes) for d in run_dirs]
     check_same_environment(runs)
     name_by_config(runs)

@@ -242,6 +242,12 @@ def test_report_names_a_field_that_sets_a_row_apart_from_another_variants_rows(t
     assert rows == ["| maddpg algorithm=matd3", "| maddpg+warmup=2"]
 
 
+def test_report_of_no_runs_says_so(tmp_path):
+    with pytest.raises(CompareError, match="^no run folders to report$"):
+        report([], tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+
 def test_console_script_points_at_the_cli_when_installed():
     from importlib import metadata
 
