@@ -200,17 +200,17 @@ def name_by_config(runs: list[Run]) -> None:
 
     every = [r.config.to_dict() for r in runs]
     varying = [k for k in every[0] if k not in NAMED_BY_VARIANT and len({json.dumps(c[k]) for c in every}) > 1]
+    label_fields = tuple(NAMED_BY_VARIANT - {"seed"})
     by_variant: dict[str, list[Run]] = {}
     for run in runs:
         by_variant.setdefault(run.variant, []).append(run)
-    for variant, members in by_variant.items():
-        configs = [r.config.to_dict() for r in members]
-        for run, config in zip(members, configs):
-            # as the variant and its run folders are typed: algorithm=matd3 hidden_sizes=128,128
-            # a MAGAIL run's symmetries are its recipe, and a bc-init run's those of the label's bc_init: no difference
-            defaults = run.config.defaults(keep=tuple(sorted(NAMED_BY_VARIANT - {"seed"})))
-            differences = [f"{k}={typed(config[k])}" for k in varying if config[k] != defaults[k]]
-            run.variant = " ".join([variant, *differences])
+    for run, config in zip(runs, every):
+        # as the variant and its run folders are typed: algorithm=matd3 hidden_sizes=128,128
+        # a MAGAIL run's symmetries are its recipe, and a bc-init run's those of the label's bc_init: no difference
+        defaults = run.config.defaults(keep=label_fields)
+        differences = [f"{k}={typed(config[k])}" for k in varying if config[k] != defaults[k]]
+        run.variant = " ".join([run.variant, *differences])
+    for members in by_variant.values():
         # a field told by the variant's name may still differ (e.g. episodes): never pool two configs
         labels: dict[str, set[str]] = {}
         for run in members:
